@@ -1,0 +1,575 @@
+"""The bursty in-context classification task of Reddy (2024), compiled with Numba.
+
+Semantics follow the author's JAX code as written down in ``spec/task.md``:
+
+* a world of K Gaussian class means μ_k and L fixed label vectors ℓ_l (entries N(0, 1/D)), a
+  balanced class→label map ``label(k) = k mod L`` and class frequencies π_k ∝ (k+1)^(−α_Z);
+* items x = (μ_k + ε η)/√(1+ε²) with fresh noise η ~ N(0, I/D) for every occurrence, noise-free
+  label tokens, layout x_0, ℓ_0, …, x_{N−1}, ℓ_{N−1}, x_q, a positional one-hot with a random
+  per-sequence offset in dims 0..P−1 and the content in dims P..P+D−1;
+* per sequence: novel classes with probability p_C (always bursty, fresh K_c means per generator
+  call), otherwise bursty with probability p_B (n = N/B distinct labels, B copies each, shuffled,
+  target from the context classes) or non-bursty (N context classes and the target i.i.d. from π);
+* B = 0: every existing-class sequence is non-bursty and novel sequences use B_novel = N/2.
+
+Randomness: each sequence has its own counter-based stream keyed by (stream key, call, index), so
+a training batch is a pure function of (data seed, step) and sequence i of an evaluation set does
+not depend on how many sequences are drawn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from numba import njit
+
+from .._rng import GAMMA, _fill_normal, _mix64, _randint, _uniform, step_key
+from ..config import (PresetRegistry, Seeds, check_bool, check_float, check_int, check_seed,
+                      set_field)
+from ..errors import ConfigError, ConfigWarning, UnknownNameError
+
+__all__ = ["TaskConfig", "TaskRunConfig", "ICLTask", "Batch", "SPLITS", "EVAL_SETS", "TASK_PRESETS",
+           "KIND_BURSTY", "KIND_NONBURSTY", "KIND_NOVEL"]
+
+KIND_BURSTY = 0      #: existing classes, bursty
+KIND_NONBURSTY = 1   #: existing classes, i.i.d. from π
+KIND_NOVEL = 2       #: novel classes (always bursty)
+KIND_NAMES = ("bursty", "non-bursty", "novel")
+
+#: evaluation sets in generation order (the order fixes their stream keys)
+EVAL_SETS = ("ic", "ic2", "iw", "test")
+#: every split a user can sample
+SPLITS = ("train",) + EVAL_SETS
+
+
+# ----------------------------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Parameters of the bursty classification task (defaults: Reddy Fig. 1d, K = 512, B = 2).
+
+    Field names follow the spec glossary.  Validation rules V1–V15 of ``task.md`` §6 are
+    enforced on construction and raise a one-line ``ConfigError`` (``ConfigTypeError`` for a
+    wrong type).
+    """
+
+    K: int = 512            #: training classes (multiple of L)
+    L: int = 32             #: labels
+    N: int = 8              #: item–label pairs in a context
+    D: int = 63             #: content dimension
+    N_max: int = 32         #: longest context the positional code supports (P = 2 N_max + 1)
+    K_novel: int = 128      #: fresh novel classes per generator call (multiple of L)
+    B: int = 2              #: burstiness (0 = non-bursty special case)
+    eps: float = 0.1        #: within-class noise ε
+    zipf_alpha: float = 0.0  #: Zipf exponent α_Z of the class frequencies
+    p_bursty: float = 1.0   #: P(bursty | existing classes)
+    p_novel: float = 0.0    #: P(novel classes)
+    no_repeats: bool = True  #: bursty contexts use n distinct labels (the author's setting)
+    batch_size: int = 128   #: training sequences per step
+    n_eval: int = 10_000    #: sequences per evaluation set
+
+    LIMITS: ClassVar[dict] = {"K": 10_000_000, "L": 100_000, "N_max": 4096, "D": 100_000,
+                              "K_novel": 10_000_000, "batch_size": 10_000_000,
+                              "n_eval": 10_000_000}
+
+    def __post_init__(self):
+        lim = self.LIMITS
+        # V1, V6, V14: integer sizes
+        for name, lo in (("L", 2), ("K", 1), ("N", 1), ("D", 1), ("N_max", 1), ("K_novel", 1),
+                         ("batch_size", 1), ("n_eval", 1)):
+            check_int(name, getattr(self, name), lo=lo, hi=lim.get(name))
+        L, K, N = self.L, self.K, self.N
+        # V3: balanced class→label map
+        if K < L or K % L:
+            raise ConfigError("K", K, f"must be a positive multiple of L={L} "
+                              f"(K ≥ L and K mod L = 0, e.g. {L}, {2 * L}, {4 * L}, ...)")
+        # V4
+        if self.K_novel < L or self.K_novel % L:
+            raise ConfigError("K_novel", self.K_novel, f"must be a positive multiple of L={L} "
+                              "(K_novel ≥ L and K_novel mod L = 0)")
+        # V5
+        if N > self.N_max:
+            raise ConfigError("N", N, f"must be in [1, N_max={self.N_max}] "
+                              "(the positional one-hot has 2 N_max + 1 slots)")
+        # V7
+        check_int("B", self.B, lo=0)
+        if self.B >= N:
+            raise ConfigError("B", self.B, f"must be in [0, N-1] = [0, {N - 1}] "
+                              "(B = N would leave a single label in the context)")
+        if self.B >= 1:
+            # V8
+            if N % self.B:
+                raise ConfigError("B", self.B, f"must divide N={N} (n = N/B copies-per-class "
+                                  "layout); allowed: " +
+                                  ", ".join(str(b) for b in range(1, N) if N % b == 0))
+            # V9 (stricter than the letter of the rule: the IC set always draws n distinct
+            # novel labels, so n ≤ L is needed even without no_repeats)
+            if N // self.B > L:
+                raise ConfigError("B", self.B, f"gives n = N/B = {N // self.B} distinct labels "
+                                  f"per context, more than L={L}; need N/B ≤ L")
+        else:
+            # V10
+            if N < 2 or N % 2:
+                raise ConfigError("N", N, "must be even and ≥ 2 when B = 0 "
+                                  "(novel and IC/IC2 sequences then use B_novel = N/2)")
+        # V11–V13
+        set_field(self, "eps", check_float("eps", self.eps, lo=0.0))
+        set_field(self, "zipf_alpha", check_float("zipf_alpha", self.zipf_alpha, lo=0.0))
+        set_field(self, "p_bursty", check_float("p_bursty", self.p_bursty, lo=0.0, hi=1.0))
+        set_field(self, "p_novel", check_float("p_novel", self.p_novel, lo=0.0, hi=1.0))
+        # V15
+        check_bool("no_repeats", self.no_repeats)
+
+    # -- derived sizes ------------------------------------------------------------------------
+    @property
+    def P(self) -> int:
+        """Positional one-hot dimension 2 N_max + 1."""
+        return 2 * self.N_max + 1
+
+    @property
+    def d(self) -> int:
+        """Token dimension P + D."""
+        return self.P + self.D
+
+    @property
+    def T(self) -> int:
+        """Sequence length 2N + 1 (target at position 2N)."""
+        return 2 * self.N + 1
+
+    @property
+    def B_novel(self) -> int:
+        """Copies per class in novel-class sequences (N/2 when B = 0)."""
+        return self.B if self.B >= 1 else self.N // 2
+
+    @property
+    def B_eval(self) -> int:
+        """Burstiness of the IC and IC2 sets (N/2 when B = 0)."""
+        return self.B_novel
+
+    @property
+    def n(self) -> int:
+        """Distinct classes in a bursty context of the training distribution (N / B_novel)."""
+        return self.N // self.B_novel
+
+    @property
+    def p_bursty_effective(self) -> float:
+        """p_B actually used: 0 when B = 0 (the author code's substitution)."""
+        return 0.0 if self.B == 0 else self.p_bursty
+
+    def resolved(self) -> dict:
+        """Derived values and substitutions, recorded in run manifests."""
+        notes = []
+        if self.B == 0:
+            notes.append(f"B = 0: p_bursty {self.p_bursty} -> 0 for existing classes; novel, IC "
+                         f"and IC2 sequences use B_novel = N/2 = {self.N // 2}")
+        return {"P": self.P, "d": self.d, "T": self.T, "n": self.n, "B_novel": self.B_novel,
+                "B_eval": self.B_eval, "p_bursty_effective": self.p_bursty_effective,
+                "notes": notes}
+
+    def warnings(self) -> list[str]:
+        """Valid-but-suspicious settings (spec §6 'normalisation and warnings')."""
+        out = []
+        if self.B == 0 and self.p_bursty > 0:
+            out.append(f"B = 0 with p_bursty = {self.p_bursty}: existing-class sequences are "
+                       "made non-bursty (p_bursty -> 0), as in the author code")
+        if self.zipf_alpha > 0 and self.p_bursty_effective == 1.0 and self.no_repeats:
+            out.append(f"zipf_alpha = {self.zipf_alpha} has no effect on training data when "
+                       "p_bursty = 1 and no_repeats (bursty contexts ignore π); use p_bursty < 1")
+        if self.B == 0 and self.p_novel == 0:
+            out.append("B = 0 with p_novel = 0: no training sequence rewards in-context learning")
+        return out
+
+
+TASK_PRESETS = PresetRegistry("task")
+TASK_PRESETS.register("reddy-default", lambda: TaskConfig(),
+                      "Reddy Fig. 1d: K=512, B=2, p_B=1, p_C=0")
+TASK_PRESETS.register("reddy-fig3", lambda: TaskConfig(K=256, B=1, p_bursty=1.0, p_novel=0.8),
+                      "Reddy Fig. 3 (mechanistic): K=256, B=1, p_B=1, p_C=0.8")
+TASK_PRESETS.register("reddy-iwl", lambda: TaskConfig(K=128, B=0, eps=0.0, p_novel=0.0),
+                      "in-weights regime: K=128, B=0 (non-bursty), eps=0, p_C=0")
+TASK_PRESETS.register("reddy-coexist",
+                      lambda: TaskConfig(K=512, B=2, p_bursty=0.5, p_novel=0.5),
+                      "coexistence (Fig. A.1): K=512, B=2, p_B=p_C=0.5")
+TASK_PRESETS.register("reddy-zipf",
+                      lambda: TaskConfig(K=512, B=2, zipf_alpha=1.0, p_bursty=0.5),
+                      "Zipfian classes: K=512, B=2, alpha_Z=1, p_B=0.5")
+
+
+# ----------------------------------------------------------------------------------------------
+# Compiled generator
+# ----------------------------------------------------------------------------------------------
+
+_NOVEL_TAG = np.uint64(0x5851F42D4C957F2D)
+_SEQ_MULT = np.uint64(0xD6E8FEB86659FD93)
+
+
+@njit(cache=True)
+def _sample_class(state, cum_pi, uniform_pi, K):
+    if uniform_pi:
+        return _randint(state, K)
+    u = _uniform(state)
+    k = np.searchsorted(cum_pi, u, side="right")
+    if k >= K:
+        k = K - 1
+    return k
+
+
+@njit(cache=True)
+def _gen_batch(tokens, target, class_ids, label_ids, kind, shift,
+               means, label_vecs, cum_pi, novel_means, key, start,
+               N, B_exist, B_novel, p_novel, p_bursty, eps, no_repeats, flip, uniform_pi,
+               draw_novel):
+    """Fill one generator call of ``tokens.shape[0]`` sequences (indices start, start+1, ...).
+
+    tokens (nb, 2N+1, P+D) float32; target (nb,); class_ids / label_ids (nb, N+1) with the
+    target in column N (novel classes are reported as K + c); kind (nb,); shift (nb,).
+    """
+    nb = tokens.shape[0]
+    T = tokens.shape[1]
+    D = means.shape[1]
+    P = tokens.shape[2] - D
+    K = means.shape[0]
+    L = label_vecs.shape[0]
+    Kc = novel_means.shape[0]
+    scale = 1.0 / math.sqrt(1.0 + eps * eps)
+    inv_sqrt_d = 1.0 / math.sqrt(D)
+    state = np.empty(1, np.uint64)
+    if draw_novel:
+        state[0] = _mix64(key ^ _NOVEL_TAG)
+        flat = novel_means.reshape(Kc * D)
+        _fill_normal(state, flat, inv_sqrt_d)
+    perm = np.empty(L, np.int64)
+    ctx = np.empty(N, np.int64)
+    chosen = np.empty(N, np.int64)
+    noise = np.empty(D, np.float64)
+    n_shift = P - T + 1
+    for b in range(nb):
+        state[0] = _mix64(key ^ _mix64(np.uint64(start + b + 1) * _SEQ_MULT))
+        u_novel = _uniform(state)
+        u_bursty = _uniform(state)
+        if u_novel < p_novel:
+            k = 2
+        elif u_bursty < p_bursty:
+            k = 0
+        else:
+            k = 1
+        if k != 1:
+            bk = B_novel if k == 2 else B_exist
+            pool = Kc if k == 2 else K
+            nlab = N // bk
+            if k == 2 or no_repeats:
+                for i in range(L):
+                    perm[i] = i
+                for i in range(nlab):          # partial Fisher–Yates: n distinct labels
+                    j = i + _randint(state, L - i)
+                    tmp = perm[i]
+                    perm[i] = perm[j]
+                    perm[j] = tmp
+                    chosen[i] = perm[i] + L * _randint(state, pool // L)
+            else:                              # no_repeats = False: classes i.i.d. from π
+                for i in range(nlab):
+                    chosen[i] = _sample_class(state, cum_pi, uniform_pi, K)
+            for i in range(N):
+                ctx[i] = chosen[i // bk]
+            for i in range(N - 1, 0, -1):      # uniform shuffle of the N context slots
+                j = _randint(state, i + 1)
+                tmp = ctx[i]
+                ctx[i] = ctx[j]
+                ctx[j] = tmp
+            tcls = chosen[_randint(state, nlab)]
+        else:
+            for i in range(N):
+                ctx[i] = _sample_class(state, cum_pi, uniform_pi, K)
+            tcls = _sample_class(state, cum_pi, uniform_pi, K)
+        s = _randint(state, n_shift)
+        kind[b] = k
+        shift[b] = s
+        offset = K if k == 2 else 0
+        tb = tokens[b]
+        for t in range(T):
+            row = tb[t]
+            for e in range(P):
+                row[e] = 0.0
+            row[s + t] = 1.0
+        for j in range(N + 1):
+            c = ctx[j] if j < N else tcls
+            _fill_normal(state, noise, eps * inv_sqrt_d)
+            row = tb[2 * j]
+            mu = novel_means[c] if k == 2 else means[c]
+            for e in range(D):
+                row[P + e] = (mu[e] + noise[e]) * scale
+            lab = c % L
+            if flip:
+                lab = (lab + 1) % L
+            class_ids[b, j] = c + offset
+            label_ids[b, j] = lab
+            if j < N:
+                row = tb[2 * j + 1]
+                lv = label_vecs[lab]
+                for e in range(D):
+                    row[P + e] = lv[e]
+            else:
+                target[b] = lab
+
+
+# ----------------------------------------------------------------------------------------------
+# Batches and the task object
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """A block of sequences with the metadata progress measures need.
+
+    Attributes
+    ----------
+    tokens : (n, 2N+1, P+D) float32 token vectors (positional one-hot, then content).
+    target : (n,) int32 target label y (flipped in IC2).
+    class_ids : (n, N+1) int32 class of each context item and (column N) of the target;
+        novel classes are reported as K + c, c in 0..K_novel−1 (fresh in every generator call).
+    label_ids : (n, N+1) int32 label shown after each context item; column N is the target label.
+    kind : (n,) int8, 0 bursty / 1 non-bursty / 2 novel.
+    shift : (n,) int32 positional offset (token t has its one-hot at shift + t).
+    """
+
+    tokens: np.ndarray
+    target: np.ndarray
+    class_ids: np.ndarray
+    label_ids: np.ndarray
+    kind: np.ndarray
+    shift: np.ndarray
+    N: int
+    P: int
+    D: int
+    L: int
+    K: int
+    split: str
+
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+    @property
+    def T(self) -> int:
+        return 2 * self.N + 1
+
+    @property
+    def content(self) -> np.ndarray:
+        """(n, T, D) view of the content dimensions."""
+        return self.tokens[:, :, self.P:]
+
+    @property
+    def matches(self) -> np.ndarray:
+        """(n, N) bool: context pair j has the target's class (the pairs an induction head uses)."""
+        return self.class_ids[:, : self.N] == self.class_ids[:, self.N:]
+
+    @property
+    def is_label(self) -> np.ndarray:
+        """(T,) bool: positions holding label tokens (odd positions < 2N)."""
+        t = np.arange(self.T)
+        return (t % 2 == 1)
+
+    @property
+    def is_item(self) -> np.ndarray:
+        """(T,) bool: positions holding items (even positions, target included)."""
+        return ~self.is_label
+
+    @property
+    def target_in_context(self) -> np.ndarray:
+        """(n,) bool: the target's label appears among the context labels."""
+        return (self.label_ids[:, : self.N] == self.target[:, None]).any(axis=1)
+
+    def subset(self, idx) -> "Batch":
+        """A Batch of the selected sequences (index, slice or boolean mask)."""
+        return dataclasses.replace(
+            self, tokens=self.tokens[idx], target=self.target[idx],
+            class_ids=self.class_ids[idx], label_ids=self.label_ids[idx], kind=self.kind[idx],
+            shift=self.shift[idx])
+
+    def copy(self) -> "Batch":
+        """A deep copy (arrays copied)."""
+        return dataclasses.replace(
+            self, tokens=self.tokens.copy(), target=self.target.copy(),
+            class_ids=self.class_ids.copy(), label_ids=self.label_ids.copy(),
+            kind=self.kind.copy(), shift=self.shift.copy())
+
+    def to_json_dict(self) -> dict:
+        """Plain-JSON view for users' scripts (``minimal task sample --json``)."""
+        return {
+            "split": self.split, "P": self.P, "D": self.D, "N": self.N, "L": self.L,
+            "tokens": self.tokens.tolist(),
+            "target": self.target.tolist(),
+            "class_ids": self.class_ids.tolist(),
+            "label_ids": self.label_ids.tolist(),
+            "is_label": self.is_label.tolist(),
+            "matches": self.matches.tolist(),
+            "kind": [KIND_NAMES[k] for k in self.kind.tolist()],
+            "shift": self.shift.tolist(),
+        }
+
+
+class ICLTask:
+    """A world (class means, label vectors, class frequencies) plus its data streams.
+
+    ``task.batch(step)`` is the training batch at ``step`` (a pure function of the data seed and
+    the step); ``task.eval_set(name)`` returns the fixed IC, IC2, IW or Test set (generated once
+    from the eval seed and cached).
+
+    Parameters
+    ----------
+    config : TaskConfig
+    seeds : Seeds or int
+        An int is shorthand for ``Seeds(seed=value)``.
+    warn : bool
+        Emit :class:`~minimal.errors.ConfigWarning` for suspicious-but-valid settings.
+    """
+
+    def __init__(self, config: TaskConfig | None = None, seeds: Seeds | int = 0, warn=True):
+        config = TaskConfig() if config is None else config
+        if not isinstance(config, TaskConfig):
+            raise TypeError(f"config must be a TaskConfig, got {type(config).__name__}")
+        if isinstance(seeds, Seeds):
+            self.seeds = seeds
+        else:
+            self.seeds = Seeds(seed=check_seed("seed", seeds))
+        self.config = config
+        if warn:
+            for msg in config.warnings():
+                warnings.warn(msg, ConfigWarning, stacklevel=2)
+        c = config
+        rng = self.seeds.generator("world")
+        self.means = rng.standard_normal((c.K, c.D)) / math.sqrt(c.D)
+        self.label_vectors = rng.standard_normal((c.L, c.D)) / math.sqrt(c.D)
+        w = (np.arange(c.K) + 1.0) ** (-c.zipf_alpha)
+        self.class_prob = w / w.sum()
+        cum = np.cumsum(self.class_prob)
+        cum[-1] = 1.0
+        self._cum_pi = cum
+        self._uniform_pi = c.zipf_alpha == 0.0
+        self._data_key = self.seeds.key("data")
+        self._eval_key = self.seeds.key("eval")
+        self._eval_cache: dict[str, Batch] = {}
+
+    # -- split settings -----------------------------------------------------------------------
+    def split_settings(self, split: str) -> dict:
+        """Generator settings of a split (see spec §5 for the evaluation sets)."""
+        c = self.config
+        b_exist = c.B if c.B >= 1 else c.N // 2
+        if split in ("train", "test"):
+            return dict(p_novel=c.p_novel, p_bursty=c.p_bursty_effective, B_exist=b_exist,
+                        flip=False)
+        if split == "ic":
+            return dict(p_novel=1.0, p_bursty=1.0, B_exist=b_exist, flip=False)
+        if split == "ic2":
+            return dict(p_novel=0.0, p_bursty=1.0, B_exist=c.B_eval, flip=True)
+        if split == "iw":
+            return dict(p_novel=0.0, p_bursty=0.0, B_exist=b_exist, flip=False)
+        raise UnknownNameError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+
+    def _generate(self, key: int, n: int, settings: dict, split: str, start: int = 0,
+                  out: Batch | None = None) -> Batch:
+        c = self.config
+        if out is not None and len(out) == n and out.N == c.N:
+            tokens, target, cls, lab = out.tokens, out.target, out.class_ids, out.label_ids
+            kind, shift = out.kind, out.shift
+        else:
+            tokens = np.empty((n, c.T, c.d), np.float32)
+            target = np.empty(n, np.int32)
+            cls = np.empty((n, c.N + 1), np.int32)
+            lab = np.empty((n, c.N + 1), np.int32)
+            kind = np.empty(n, np.int8)
+            shift = np.empty(n, np.int32)
+        draw_novel = settings["p_novel"] > 0.0
+        novel = np.empty((c.K_novel if draw_novel else 1, c.D), np.float64)
+        _gen_batch(tokens, target, cls, lab, kind, shift, self.means, self.label_vectors,
+                   self._cum_pi, novel, np.uint64(key), start, c.N, settings["B_exist"],
+                   c.B_novel, settings["p_novel"], settings["p_bursty"], c.eps, c.no_repeats,
+                   settings["flip"], self._uniform_pi, draw_novel)
+        return Batch(tokens, target, cls, lab, kind, shift, c.N, c.P, c.D, c.L, c.K, split)
+
+    # -- public API ---------------------------------------------------------------------------
+    def batch(self, step: int, batch_size: int | None = None, out: Batch | None = None) -> Batch:
+        """Training batch number ``step`` (pure function of the data seed and ``step``).
+
+        Sequence i of the batch does not depend on ``batch_size``; the novel class means are
+        drawn once per step.  ``out`` (a Batch of the same size) is reused to avoid allocation.
+        """
+        step = check_int("step", step, lo=0, hi=2**62)
+        n = self.config.batch_size if batch_size is None else check_int(
+            "batch_size", batch_size, lo=1, hi=TaskConfig.LIMITS["batch_size"])
+        return self._generate(step_key(self._data_key, step), n, self.split_settings("train"),
+                              "train", out=out)
+
+    def sample(self, split: str, n: int, step: int = 0) -> Batch:
+        """``n`` sequences of a split.
+
+        ``train`` returns the first n sequences of the training batch at ``step``; an
+        evaluation split returns the first n sequences of that (fixed) evaluation set.
+        """
+        n = check_int("n", n, lo=1, hi=TaskConfig.LIMITS["n_eval"])
+        if split == "train":
+            return self.batch(step, batch_size=n)
+        settings = self.split_settings(split)
+        if split in self._eval_cache and n <= len(self._eval_cache[split]):
+            return self._eval_cache[split].subset(slice(0, n))
+        return self._generate(self._eval_set_key(split), n, settings, split)
+
+    def _eval_set_key(self, split: str) -> int:
+        return step_key(self._eval_key, EVAL_SETS.index(split))
+
+    def eval_set(self, name: str) -> Batch:
+        """The fixed evaluation set ``name`` (ic, ic2, iw, test) of ``n_eval`` sequences."""
+        if name not in EVAL_SETS:
+            raise UnknownNameError(f"unknown evaluation set {name!r}; choose one of "
+                                   f"{', '.join(EVAL_SETS)}")
+        if name not in self._eval_cache:
+            self._eval_cache[name] = self._generate(
+                self._eval_set_key(name), self.config.n_eval, self.split_settings(name), name)
+        return self._eval_cache[name]
+
+    def eval_sets(self) -> dict[str, Batch]:
+        """All four evaluation sets, generated in the order IC, IC2, IW, Test."""
+        return {name: self.eval_set(name) for name in EVAL_SETS}
+
+    def label_of(self, classes) -> np.ndarray:
+        """Label of training classes (k mod L)."""
+        return np.asarray(classes) % self.config.L
+
+    def describe(self) -> str:
+        """Multi-line human description of the task and its derived quantities."""
+        c = self.config
+        r = c.resolved()
+        lines = [
+            f"bursty in-context classification task (Reddy 2024)",
+            f"  world: K={c.K} classes, L={c.L} labels (label = k mod L, {c.K // c.L} classes per "
+            f"label), D={c.D}, eps={c.eps}, zipf_alpha={c.zipf_alpha}",
+            f"  context: N={c.N} pairs, T={c.T} tokens of dim {c.d} (P={c.P} positional + D={c.D})",
+            f"  sampling: p_novel={c.p_novel}, p_bursty={c.p_bursty_effective} "
+            f"(configured {c.p_bursty}), B={c.B}, B_novel={c.B_novel}, n={c.n}, "
+            f"no_repeats={c.no_repeats}",
+            f"  batches of {c.batch_size}; evaluation sets IC, IC2, IW, Test of {c.n_eval} each",
+            f"  seeds: {self.seeds.resolved()}",
+            f"  reference levels: chance 1/L = {1 / c.L:.4f}; random context label B/N = "
+            f"{c.B_eval / c.N:.4f}",
+        ]
+        lines += [f"  note: {n}" for n in r["notes"]]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class TaskRunConfig:
+    """What ``minimal task ...`` commands configure: the task and the seeds."""
+
+    task: TaskConfig = dataclasses.field(default_factory=TaskConfig)
+    seeds: Seeds = dataclasses.field(default_factory=Seeds)
+
+    def __post_init__(self):
+        if not isinstance(self.task, TaskConfig):
+            raise ConfigError("task", self.task, "must be a TaskConfig")
+        if not isinstance(self.seeds, Seeds):
+            raise ConfigError("seeds", self.seeds, "must be a Seeds")
