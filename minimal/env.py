@@ -1,0 +1,83 @@
+"""Environment facts recorded beside every result and printed by ``minimal info``.
+
+Also the thread policy: tiny networks run one thread per process, parallelism comes from running
+many processes.  :func:`limit_threads` caps the BLAS/OpenMP pools through environment variables; it
+only has full effect before NumPy is imported, which is why the CLI calls it first.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+_PACKAGES = ("minimal-icl", "numpy", "numba", "llvmlite", "scipy", "sympy", "matplotlib", "tqdm",
+             "hypothesis", "pytest", "torch")
+
+
+def limit_threads(n: int = 1, numba_too: bool = True) -> None:
+    """Default every BLAS/OpenMP pool (and Numba's) to ``n`` threads unless the user set them."""
+    for var in THREAD_VARS:
+        os.environ.setdefault(var, str(n))
+    if numba_too:
+        os.environ.setdefault("NUMBA_NUM_THREADS", str(n))
+
+
+def package_versions() -> dict[str, str | None]:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def numba_info() -> dict:
+    import numba
+    from numba.core import config as ncfg
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel region has run yet
+        layer = None
+    cache_dir = ncfg.CACHE_DIR or "(beside each module, in __pycache__)"
+    return {
+        "version": numba.__version__,
+        "threading_layer_requested": ncfg.THREADING_LAYER,
+        "threading_layer_active": layer,
+        "num_threads": numba.get_num_threads(),
+        "NUMBA_NUM_THREADS": ncfg.NUMBA_NUM_THREADS,
+        "disable_jit": bool(ncfg.DISABLE_JIT),
+        "cache_dir": cache_dir,
+    }
+
+
+def thread_env() -> dict[str, str | None]:
+    return {v: os.environ.get(v) for v in THREAD_VARS + ("NUMBA_NUM_THREADS",)}
+
+
+def blas_info() -> dict:
+    """BLAS library NumPy uses and its thread count, where threadpoolctl is available."""
+    try:
+        from threadpoolctl import threadpool_info  # optional
+    except ImportError:
+        return {"threadpoolctl": None}
+    return {"pools": [{k: d.get(k) for k in ("user_api", "internal_api", "num_threads",
+                                             "version")} for d in threadpool_info()]}
+
+
+def environment() -> dict:
+    """Everything recorded in a run manifest's ``environment`` entry."""
+    return {
+        "versions": package_versions(),
+        "numba": numba_info(),
+        "threads_env": thread_env(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "executable": sys.executable,
+    }
