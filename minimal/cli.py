@@ -1,0 +1,303 @@
+"""The ``minimal`` command line.
+
+Sub-commands: ``demo`` (the main job on built-in defaults), ``info``, ``task sample``,
+``task stats``, ``figures`` and ``bench``.  Bad input prints ``error: ...`` and exits with
+status 2; it never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .env import limit_threads
+
+# One thread per process unless the user says otherwise (must precede the NumPy import).
+limit_threads(1)
+
+from .errors import MinimalError  # noqa: E402
+
+
+class CLIError(MinimalError):
+    """Bad command-line usage."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own usage errors
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _positive_int(name):
+    def conv(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}={text!r} is invalid: must be an integer "
+                                             "≥ 1") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name}={v} is invalid: must be ≥ 1")
+        return v
+    return conv
+
+
+def _nonneg_int(name):
+    def conv(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}={text!r} is invalid: must be an integer "
+                                             "≥ 0") from None
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"{name}={v} is invalid: must be ≥ 0")
+        return v
+    return conv
+
+
+def _add_config_args(p, preset_help="named preset (see --list-presets)"):
+    p.add_argument("--preset", default="reddy-default", help=preset_help)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set task.B=4 (repeatable)")
+    p.add_argument("--seed", type=_nonneg_int("--seed"), default=None,
+                   help="run seed (world, eval, data and init streams derive from it)")
+
+
+# ----------------------------------------------------------------------------------------------
+# task commands
+# ----------------------------------------------------------------------------------------------
+
+def _task_run_config(args):
+    from .config import Seeds, apply_overrides
+    from .tasks.icl import TASK_PRESETS, TaskRunConfig
+    cfg = TaskRunConfig(task=TASK_PRESETS.get(args.preset), seeds=Seeds())
+    if args.seed is not None:
+        cfg = apply_overrides(cfg, [("seeds.seed", args.seed)])
+    if args.overrides:
+        cfg = apply_overrides(cfg, args.overrides)
+    return cfg
+
+
+def _format_sequence(task, batch, i) -> str:
+    from .tasks.icl import KIND_NAMES
+    N = batch.N
+    cls, lab = batch.class_ids[i], batch.label_ids[i]
+    match = batch.matches[i]
+    x = batch.content[i].astype("float64")
+    xq = x[2 * N]
+    over = [float(x[2 * j] @ xq) for j in range(N)]
+    kind = KIND_NAMES[batch.kind[i]]
+    w = max(7, max(len(str(v)) for v in cls) + 2)
+    head = (f"seq {i}: {kind}, shift {batch.shift[i]}, target class {cls[N]} -> label "
+            f"{batch.target[i]} ({int(match.sum())} matching pair(s))")
+    cells = lambda vals: "".join(f"{v:>{w}}" for v in vals)
+    lines = [head,
+             f"  {'pair':<8}{cells(range(N))}   | target",
+             f"  {'class':<8}{cells(cls[:N])}   | {cls[N]}",
+             f"  {'label':<8}{cells(lab[:N])}   | {lab[N]}",
+             f"  {'match':<8}{cells(['*' if m else '.' for m in match])}   |",
+             f"  {'x_j.x_q':<8}{''.join(f'{v:>{w}.2f}' for v in over)}   | "
+             f"{float(xq @ xq):.2f}"]
+    return "\n".join(lines)
+
+
+def cmd_task_sample(args) -> int:
+    from .tasks.icl import ICLTask, SPLITS
+    if args.split not in SPLITS:
+        raise CLIError(f"--split={args.split!r} is invalid: choose one of {', '.join(SPLITS)}")
+    cfg = _task_run_config(args)
+    task = ICLTask(cfg.task, cfg.seeds, warn=not args.json)
+    batch = task.sample(args.split, args.n, step=args.step)
+    if args.json:
+        obj = batch.to_json_dict()
+        obj["config"] = __import__("minimal.config", fromlist=["to_dict"]).to_dict(cfg)
+        obj["step"] = args.step if args.split == "train" else None
+        json.dump(obj, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    print(task.describe())
+    where = f"training batch at step {args.step}" if args.split == "train" else \
+        f"evaluation set {args.split.upper()}"
+    print(f"\n{args.n} sequence(s) from the {where}:")
+    for i in range(len(batch)):
+        print()
+        print(_format_sequence(task, batch, i))
+    return 0
+
+
+def cmd_task_stats(args) -> int:
+    from .tasks.icl import ICLTask, SPLITS
+    from .tasks.icl_stats import format_rows, task_statistics
+    if args.split not in SPLITS:
+        raise CLIError(f"--split={args.split!r} is invalid: choose one of {', '.join(SPLITS)}")
+    cfg = _task_run_config(args)
+    task = ICLTask(cfg.task, cfg.seeds, warn=not args.json)
+    rows = task_statistics(task, n=args.n, split=args.split)
+    ok = all(r.ok for r in rows)
+    if args.json:
+        json.dump({"split": args.split, "n": args.n, "all_ok": ok,
+                   "rows": [r.to_dict() for r in rows]}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(f"{args.n} sequences of split '{args.split}' "
+              f"(preset {args.preset}; false-alarm rate 1e-6 per row)\n")
+        print(format_rows(rows))
+        print("\nall invariants hold" if ok else "\nSOME INVARIANTS FAIL (rows marked NO)")
+    return 0 if ok else 1
+
+
+def cmd_task_presets(args) -> int:
+    from .tasks.icl import TASK_PRESETS
+    for name, desc in TASK_PRESETS.describe():
+        print(f"{name:<16} {desc}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# other commands
+# ----------------------------------------------------------------------------------------------
+
+def cmd_info(args) -> int:
+    from . import __version__
+    from .env import environment
+    env = environment()
+    if args.json:
+        json.dump(env, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"minimal {__version__}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v))
+    nb = env["numba"]
+    print(f"numba: {nb['num_threads']} thread(s), threading layer requested "
+          f"{nb['threading_layer_requested']!r}, active {nb['threading_layer_active']!r}, "
+          f"JIT {'disabled' if nb['disable_jit'] else 'enabled'}")
+    print(f"numba cache: {nb['cache_dir']}")
+    print("thread env: " + ", ".join(f"{k}={v}" for k, v in env["threads_env"].items()))
+    print(f"cpus: {env['cpu_count']}; platform: {env['platform']}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The main job on built-in defaults: describe the task, show samples, check invariants."""
+    from .config import Seeds
+    from .tasks.icl import ICLTask, TaskConfig
+    from .tasks.icl_stats import task_statistics
+    task = ICLTask(TaskConfig(), Seeds(seed=0))
+    print(task.describe())
+    batch = task.sample("train", 2)
+    print("\ntwo training sequences:")
+    for i in range(len(batch)):
+        print()
+        print(_format_sequence(task, batch, i))
+    rows = task_statistics(task, n=args.n)
+    bad = [r for r in rows if not r.ok]
+    print(f"\nstatistical invariants on {args.n} training sequences: "
+          f"{len(rows) - len(bad)}/{len(rows)} hold"
+          + ("" if not bad else "; failing: " + ", ".join(r.name for r in bad)))
+    print("next: `minimal task stats` for the full table, `minimal figures` for the figures")
+    return 0 if not bad else 1
+
+
+def cmd_figures(args) -> int:
+    from .figures import available, make_figures
+    if args.list:
+        for name, spec in available().items():
+            print(f"{name:<24} {spec.description}")
+        return 0
+    make_figures(args.names, args.out, quick=args.quick, seed=args.seed, progress=not args.quiet)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import BENCHMARKS, run
+    res = run(args.name, quick=args.quick)
+    if args.json:
+        json.dump(res, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(json.dumps(res, indent=2))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# parser
+# ----------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    p = _Parser(prog="minimal", description="CPU simulations of the mechanistic theory of "
+                "in-context learning: tasks, tiny networks, minimal models, theory, fitting.")
+    p.add_argument("--version", action="version", version=f"minimal {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    d = sub.add_parser("demo", help="the main job on built-in defaults")
+    d.add_argument("--n", type=_positive_int("--n"), default=5000,
+                   help="sequences for the invariant check (default 5000)")
+    d.set_defaults(func=cmd_demo)
+
+    i = sub.add_parser("info", help="versions, threads, threading layer, cache directory")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+
+    t = sub.add_parser("task", help="the in-context classification task")
+    tsub = t.add_subparsers(dest="task_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    ts = tsub.add_parser("sample", help="print a few sequences readably (or as JSON)")
+    _add_config_args(ts)
+    ts.add_argument("--split", default="train", help="train, test, ic, ic2 or iw")
+    ts.add_argument("--n", type=_positive_int("--n"), default=3, help="sequences (default 3)")
+    ts.add_argument("--step", type=_nonneg_int("--step"), default=0,
+                    help="training step of the batch (split train)")
+    ts.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    ts.set_defaults(func=cmd_task_sample)
+    st = tsub.add_parser("stats", help="measure the statistical invariants (measured vs expected)")
+    _add_config_args(st)
+    st.add_argument("--split", default="train", help="train, test, ic, ic2 or iw")
+    st.add_argument("--n", type=_positive_int("--n"), default=20000,
+                    help="sequences (default 20000)")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_task_stats)
+    tp = tsub.add_parser("presets", help="list the task presets")
+    tp.set_defaults(func=cmd_task_presets)
+    t.set_defaults(func=lambda a: (t.print_help(), 2)[1])
+
+    f = sub.add_parser("figures", help="regenerate registered figures (PNG + PDF + manifest)")
+    f.add_argument("names", nargs="*", help="figure names (default: all)")
+    f.add_argument("--out", default="figures", help="output directory (default figures/)")
+    f.add_argument("--quick", action="store_true", help="small, fast variants")
+    f.add_argument("--seed", type=_nonneg_int("--seed"), default=0)
+    f.add_argument("--list", action="store_true", help="list registered figures")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=cmd_figures)
+
+    b = sub.add_parser("bench", help="benchmarks against references measured in the same run")
+    b.add_argument("name", help="benchmark name (task)")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("--quick", action="store_true", help="fewer repetitions")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (2), --help and --version (0)
+        return int(exc.code or 0)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MinimalError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""Registered figures; ``minimal figures`` regenerates them (see :mod:`.registry`)."""
+
+from .registry import FigureSpec, available, get, make_figures, register
+
+_LOADED = False
+
+
+def _load_all() -> None:
+    """Import every module that registers figures (once)."""
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    from . import task_figures  # noqa: F401
+
+
+__all__ = ["FigureSpec", "available", "get", "make_figures", "register"]
