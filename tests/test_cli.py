@@ -1,0 +1,114 @@
+"""The command line: outputs users rely on and one-line errors (exit 2, never a traceback)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minimal.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_task_sample_json(capsys):
+    code, out, err = run(capsys, "task", "sample", "--json", "--n", "4", "--split", "ic",
+                         "--set", "task.B=4", "--seed", "3")
+    assert code == 0
+    obj = json.loads(out)
+    for key in ("tokens", "target", "class_ids", "label_ids", "is_label", "P", "D"):
+        assert key in obj
+    tok = np.array(obj["tokens"])
+    assert tok.shape == (4, 17, obj["P"] + obj["D"])
+    assert obj["config"]["task"]["B"] == 4 and obj["config"]["seeds"]["seed"] == 3
+    lab = np.array(obj["label_ids"])
+    assert ((lab[:, :8] == np.array(obj["target"])[:, None]).sum(1) == 4).all()
+    assert obj["is_label"] == [t % 2 == 1 for t in range(17)]
+
+
+def test_task_sample_text(capsys):
+    code, out, _ = run(capsys, "task", "sample", "--preset", "reddy-fig3", "--n", "2")
+    assert code == 0
+    assert "K=256" in out and out.count("seq ") == 2 and "match" in out
+
+
+def test_task_stats(capsys):
+    code, out, _ = run(capsys, "task", "stats", "--n", "2000", "--json")
+    obj = json.loads(out)
+    assert code == 0 and obj["all_ok"] and len(obj["rows"]) > 10
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["task", "sample", "--set", "task.B=3"], "task.B=3 is invalid"),
+    (["task", "sample", "--set", "task.K=100"], "task.K=100 is invalid"),
+    (["task", "sample", "--set", "task.eps=-1"], "task.eps=-1.0 is invalid"),
+    (["task", "sample", "--set", "task.nope=1"], "not a field"),
+    (["task", "sample", "--set", "B"], "section.field=value"),
+    (["task", "sample", "--preset", "nope"], "unknown task preset"),
+    (["task", "sample", "--split", "nope"], "--split='nope' is invalid"),
+    (["task", "sample", "--n", "0"], "--n=0 is invalid"),
+    (["task", "stats", "--seed", "-4"], "--seed=-4 is invalid"),
+    (["figures", "nope", "--out", "/tmp/x"], "unknown figure"),
+    (["bench", "nope"], "unknown benchmark"),
+    (["nope"], "invalid choice"),
+])
+def test_bad_input_is_one_line_error(capsys, argv, needle):
+    assert main(argv) == 2
+    _, err = capsys.readouterr()
+    assert needle in err, err
+    assert "Traceback" not in err
+    assert any(line.startswith("error: ") for line in err.splitlines())
+
+
+def test_console_entry_point_has_no_traceback():
+    p = subprocess.run([sys.executable, "-m", "minimal", "task", "sample", "--set", "task.L=1"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.strip().startswith("error: task.L=1 is invalid")
+    assert "Traceback" not in p.stderr
+
+
+def test_info_and_presets(capsys):
+    code, out, _ = run(capsys, "info", "--json")
+    obj = json.loads(out)
+    assert code == 0 and "numba" in obj and obj["versions"]["numpy"]
+    code, out, _ = run(capsys, "task", "presets")
+    assert "reddy-fig3" in out
+
+
+def test_bench_task_quick_json(capsys):
+    code, out, _ = run(capsys, "bench", "task", "--quick", "--json")
+    obj = json.loads(out)
+    assert code == 0
+    for key in ("median_ms", "reference_median_ms", "speedup", "warmup_s", "threads"):
+        assert key in obj
+    assert obj["speedup"] == pytest.approx(obj["reference_median_ms"] / obj["median_ms"],
+                                           rel=0.02)
+
+
+def test_figures_writes_files_and_manifest(tmp_path, capsys):
+    code, out, _ = run(capsys, "figures", "task-overlap", "--quick", "--out", str(tmp_path))
+    assert code == 0
+    assert (tmp_path / "task-overlap.png").stat().st_size > 1000
+    assert (tmp_path / "task-overlap.pdf").stat().st_size > 1000
+    man = json.loads((tmp_path / "manifest.json").read_text())
+    entry = man["figures"]["task-overlap"]
+    assert entry["quick"] is True and entry["files"] == ["task-overlap.png", "task-overlap.pdf"]
+    code, out, _ = run(capsys, "figures", "--list")
+    assert "task-overlap" in out
+
+
+def test_overlap_figure_data_shows_burstiness():
+    from minimal.figures.task_figures import overlap_data
+    d = overlap_data(quick=True)
+    for B, m, meta in zip(d["params"]["bursts"], d["overlaps"], d["meta"]):
+        # the target item overlaps strongly with exactly its B same-class context items
+        strong = (m[:, -1, 0:-1:2] > 0.5).sum(1)
+        assert (strong == B).all()

@@ -1,0 +1,94 @@
+"""The counter-based generator behind the compiled task: exactness of the mix, distribution
+of uniforms, integers and ziggurat normals (including the rare tail and wedge paths)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numba import njit
+from scipy import stats as sps
+
+from minimal import _rng
+
+P_MIN = 1e-6
+
+
+@njit
+def _draw(seed, n, what, k):
+    state = np.empty(1, np.uint64)
+    state[0] = seed
+    out = np.empty(n)
+    for i in range(n):
+        if what == 0:
+            out[i] = _rng._uniform(state)
+        elif what == 1:
+            out[i] = _rng._randint(state, k)
+        else:
+            out[i] = _rng._normal(state)
+    return out
+
+
+@given(st.integers(0, 2**64 - 1))
+def test_python_and_compiled_mix_agree(z):
+    assert _rng.mix64(z) == int(_rng._mix64(np.uint64(z)))
+
+
+def test_mix_is_a_bijection_sample():
+    xs = np.arange(200_000, dtype=np.uint64)
+    ys = np.array([_rng._mix64(x) for x in xs[:2000]])
+    assert len(np.unique(ys)) == 2000
+
+
+def test_uniform_distribution():
+    u = _draw(np.uint64(1), 400_000, 0, 0)
+    assert u.min() >= 0 and u.max() < 1
+    assert sps.kstest(u, "uniform").pvalue > P_MIN
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, 32, 49, 1000])
+def test_randint_uniform(k):
+    r = _draw(np.uint64(2), 100_000, 1, k).astype(int)
+    assert r.min() >= 0 and r.max() <= k - 1
+    if k > 1:
+        assert sps.chisquare(np.bincount(r, minlength=k)).pvalue > P_MIN
+
+
+def test_normal_distribution_and_tails():
+    x = _draw(np.uint64(3), 2_000_000, 2, 0)
+    assert sps.kstest(x, "norm").pvalue > P_MIN
+    # tail beyond the ziggurat's base strip (R = 3.44): served by the exponential tail sampler
+    for thr in (2.0, _rng._ZIG_R, 4.0):
+        hits = int((np.abs(x) > thr).sum())
+        assert sps.binomtest(hits, len(x), 2 * sps.norm.sf(thr)).pvalue > P_MIN
+    # a mid-range bin of the wedge (rejection) region
+    hits = int(((x > 1.5) & (x < 1.52)).sum())
+    p = sps.norm.cdf(1.52) - sps.norm.cdf(1.5)
+    assert sps.binomtest(hits, len(x), p).pvalue > P_MIN
+    assert abs(x.mean()) < 5 / np.sqrt(len(x))
+    assert abs(x.var() - 1) < 5 * np.sqrt(2 / len(x))
+
+
+def test_fill_normal_scale_and_stream_continuity():
+    s = np.array([7], np.uint64)
+    a = np.empty(100_001)
+    _rng._fill_normal(s, a, 0.5)
+    assert sps.kstest(a / 0.5, "norm").pvalue > P_MIN
+    s1, s2 = np.array([9], np.uint64), np.array([9], np.uint64)
+    b1, b2, b3 = np.empty(10), np.empty(5), np.empty(5)
+    _rng._fill_normal(s1, b1, 1.0)
+    _rng._fill_normal(s2, b2, 1.0)
+    _rng._fill_normal(s2, b3, 1.0)
+    np.testing.assert_array_equal(b1, np.concatenate([b2, b3]))   # pure function of state
+
+
+def test_step_keys():
+    base = _rng.stream_key(0, "data")
+    keys = {_rng.step_key(base, s) for s in range(100_000)}
+    assert len(keys) == 100_000
+    assert _rng.step_key(base, 5) == _rng.step_key(base, 5)
+    with pytest.raises(ValueError):
+        _rng.step_key(base, -1)
+    assert _rng.stream_key(0, "data") != _rng.stream_key(0, "eval")
+    assert _rng.stream_key(0, "data") != _rng.stream_key(1, "data")
