@@ -262,12 +262,12 @@ def test_kernel_matches_its_python_source(cfg, seed, step, split):
     outs = []
     for fn in (icl._gen_batch, icl._gen_batch.py_func):
         n = cfg.batch_size
-        arrs = [np.empty((n, cfg.T, cfg.d), np.float32), np.empty(n, np.int32),
+        arrs = [np.empty((n, cfg.T, cfg.D), np.float32), np.empty(n, np.int32),
                 np.empty((n, cfg.N + 1), np.int32), np.empty((n, cfg.N + 1), np.int32),
                 np.empty(n, np.int8), np.empty(n, np.int32)]
         novel = np.empty((cfg.K_novel, cfg.D))
         with np.errstate(over="ignore"):
-            fn(*arrs, task.means, task.label_vectors, task._cum_pi, novel, key, 0, cfg.N,
+            fn(*arrs, task.means, task.label_vectors, task._cum_pi, novel, key, 0, cfg.P, cfg.N,
                s["B_exist"], cfg.B_novel, s["p_novel"], s["p_bursty"], cfg.eps, cfg.no_repeats,
                s["flip"], task._uniform_pi, s["p_novel"] > 0)
         outs.append(arrs)

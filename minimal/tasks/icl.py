@@ -20,6 +20,7 @@ not depend on how many sequences are drawn.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -222,19 +223,20 @@ def _sample_class(state, cum_pi, uniform_pi, K):
 
 
 @njit(cache=True)
-def _gen_batch(tokens, target, class_ids, label_ids, kind, shift,
-               means, label_vecs, cum_pi, novel_means, key, start,
+def _gen_batch(content, target, class_ids, label_ids, kind, shift,
+               means, label_vecs, cum_pi, novel_means, key, start, P,
                N, B_exist, B_novel, p_novel, p_bursty, eps, no_repeats, flip, uniform_pi,
                draw_novel):
-    """Fill one generator call of ``tokens.shape[0]`` sequences (indices start, start+1, ...).
+    """Fill one generator call of ``content.shape[0]`` sequences (indices start, start+1, ...).
 
-    tokens (nb, 2N+1, P+D) float32; target (nb,); class_ids / label_ids (nb, N+1) with the
-    target in column N (novel classes are reported as K + c); kind (nb,); shift (nb,).
+    content (nb, 2N+1, D) float32 token contents; the positional one-hot of token t sits at
+    index shift + t of a P-dim block (not materialised here).  target (nb,); class_ids /
+    label_ids (nb, N+1) with the target in column N (novel classes are reported as K + c);
+    kind (nb,); shift (nb,).
     """
-    nb = tokens.shape[0]
-    T = tokens.shape[1]
+    nb = content.shape[0]
+    T = content.shape[1]
     D = means.shape[1]
-    P = tokens.shape[2] - D
     K = means.shape[0]
     L = label_vecs.shape[0]
     Kc = novel_means.shape[0]
@@ -292,19 +294,14 @@ def _gen_batch(tokens, target, class_ids, label_ids, kind, shift,
         kind[b] = k
         shift[b] = s
         offset = K if k == 2 else 0
-        tb = tokens[b]
-        for t in range(T):
-            row = tb[t]
-            for e in range(P):
-                row[e] = 0.0
-            row[s + t] = 1.0
+        tb = content[b]
         for j in range(N + 1):
             c = ctx[j] if j < N else tcls
             _fill_normal(state, noise, eps * inv_sqrt_d)
             row = tb[2 * j]
             mu = novel_means[c] if k == 2 else means[c]
             for e in range(D):
-                row[P + e] = (mu[e] + noise[e]) * scale
+                row[e] = (mu[e] + noise[e]) * scale
             lab = c % L
             if flip:
                 lab = (lab + 1) % L
@@ -314,7 +311,7 @@ def _gen_batch(tokens, target, class_ids, label_ids, kind, shift,
                 row = tb[2 * j + 1]
                 lv = label_vecs[lab]
                 for e in range(D):
-                    row[P + e] = lv[e]
+                    row[e] = lv[e]
             else:
                 target[b] = lab
 
@@ -329,7 +326,8 @@ class Batch:
 
     Attributes
     ----------
-    tokens : (n, 2N+1, P+D) float32 token vectors (positional one-hot, then content).
+    content : (n, 2N+1, D) float32 token contents (C-contiguous).  The full token vectors
+        (positional one-hot at index shift + t, then the content) are :attr:`tokens`.
     target : (n,) int32 target label y (flipped in IC2).
     class_ids : (n, N+1) int32 class of each context item and (column N) of the target;
         novel classes are reported as K + c, c in 0..K_novel−1 (fresh in every generator call).
@@ -338,7 +336,7 @@ class Batch:
     shift : (n,) int32 positional offset (token t has its one-hot at shift + t).
     """
 
-    tokens: np.ndarray
+    content: np.ndarray
     target: np.ndarray
     class_ids: np.ndarray
     label_ids: np.ndarray
@@ -352,16 +350,26 @@ class Batch:
     split: str
 
     def __len__(self) -> int:
-        return self.tokens.shape[0]
+        return self.content.shape[0]
 
     @property
     def T(self) -> int:
         return 2 * self.N + 1
 
+    @functools.cached_property
+    def tokens(self) -> np.ndarray:
+        """(n, T, P+D) float32 full token vectors, built on first access."""
+        n, T = len(self), self.T
+        tok = np.zeros((n, T, self.P + self.D), np.float32)
+        tok[:, :, self.P:] = self.content
+        t = np.arange(T)
+        tok[np.arange(n)[:, None], t[None, :], self.shift[:, None] + t[None, :]] = 1.0
+        return tok
+
     @property
-    def content(self) -> np.ndarray:
-        """(n, T, D) view of the content dimensions."""
-        return self.tokens[:, :, self.P:]
+    def positions(self) -> np.ndarray:
+        """(n, T) int64 index of each token's positional one-hot (shift + t)."""
+        return self.shift.astype(np.int64)[:, None] + np.arange(self.T)[None, :]
 
     @property
     def matches(self) -> np.ndarray:
@@ -387,14 +395,14 @@ class Batch:
     def subset(self, idx) -> "Batch":
         """A Batch of the selected sequences (index, slice or boolean mask)."""
         return dataclasses.replace(
-            self, tokens=self.tokens[idx], target=self.target[idx],
+            self, content=np.ascontiguousarray(self.content[idx]), target=self.target[idx],
             class_ids=self.class_ids[idx], label_ids=self.label_ids[idx], kind=self.kind[idx],
             shift=self.shift[idx])
 
     def copy(self) -> "Batch":
         """A deep copy (arrays copied)."""
         return dataclasses.replace(
-            self, tokens=self.tokens.copy(), target=self.target.copy(),
+            self, content=self.content.copy(), target=self.target.copy(),
             class_ids=self.class_ids.copy(), label_ids=self.label_ids.copy(),
             kind=self.kind.copy(), shift=self.shift.copy())
 
@@ -475,10 +483,10 @@ class ICLTask:
                   out: Batch | None = None) -> Batch:
         c = self.config
         if out is not None and len(out) == n and out.N == c.N:
-            tokens, target, cls, lab = out.tokens, out.target, out.class_ids, out.label_ids
+            content, target, cls, lab = out.content, out.target, out.class_ids, out.label_ids
             kind, shift = out.kind, out.shift
         else:
-            tokens = np.empty((n, c.T, c.d), np.float32)
+            content = np.empty((n, c.T, c.D), np.float32)
             target = np.empty(n, np.int32)
             cls = np.empty((n, c.N + 1), np.int32)
             lab = np.empty((n, c.N + 1), np.int32)
@@ -486,11 +494,11 @@ class ICLTask:
             shift = np.empty(n, np.int32)
         draw_novel = settings["p_novel"] > 0.0
         novel = np.empty((c.K_novel if draw_novel else 1, c.D), np.float64)
-        _gen_batch(tokens, target, cls, lab, kind, shift, self.means, self.label_vectors,
-                   self._cum_pi, novel, np.uint64(key), start, c.N, settings["B_exist"],
+        _gen_batch(content, target, cls, lab, kind, shift, self.means, self.label_vectors,
+                   self._cum_pi, novel, np.uint64(key), start, c.P, c.N, settings["B_exist"],
                    c.B_novel, settings["p_novel"], settings["p_bursty"], c.eps, c.no_repeats,
                    settings["flip"], self._uniform_pi, draw_novel)
-        return Batch(tokens, target, cls, lab, kind, shift, c.N, c.P, c.D, c.L, c.K, split)
+        return Batch(content, target, cls, lab, kind, shift, c.N, c.P, c.D, c.L, c.K, split)
 
     # -- public API ---------------------------------------------------------------------------
     def batch(self, step: int, batch_size: int | None = None, out: Batch | None = None) -> Batch:

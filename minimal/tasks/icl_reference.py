@@ -52,11 +52,8 @@ def generate_reference(task: ICLTask, split: str, n: int, rng: np.random.Generat
     items = (table[classes] + c.eps * noise) / math.sqrt(1.0 + c.eps ** 2)
     label_ids = (classes % L + (1 if s["flip"] else 0)) % L    # (K + c) mod L = c mod L
 
-    tokens = np.zeros((n, T, P + D), np.float32)
-    tokens[:, 0::2, P:] = items
-    tokens[:, 1:2 * N:2, P:] = task.label_vectors[label_ids[:, :N]]
-    rows = np.arange(n)[:, None]
-    t = np.arange(T)[None, :]
-    tokens[rows, t, shift[:, None] + t] = 1.0
-    return Batch(tokens, label_ids[:, N].astype(np.int32), classes.astype(np.int32),
+    content = np.zeros((n, T, D), np.float32)
+    content[:, 0::2] = items
+    content[:, 1:2 * N:2] = task.label_vectors[label_ids[:, :N]]
+    return Batch(content, label_ids[:, N].astype(np.int32), classes.astype(np.int32),
                  label_ids.astype(np.int32), kind, shift.astype(np.int32), N, P, D, L, K, split)

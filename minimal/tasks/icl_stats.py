@@ -150,7 +150,7 @@ def collect(task: ICLTask, split: str, n: int) -> Batch:
         step += 1
     b0 = parts[0]
     cat = lambda name: np.concatenate([getattr(p, name) for p in parts])[:n]
-    return Batch(cat("tokens"), cat("target"), cat("class_ids"), cat("label_ids"), cat("kind"),
+    return Batch(cat("content"), cat("target"), cat("class_ids"), cat("label_ids"), cat("kind"),
                  cat("shift"), b0.N, b0.P, b0.D, b0.L, b0.K, "train")
 
 
@@ -168,7 +168,7 @@ def task_statistics(task: ICLTask, n: int = 20_000, split: str = "train",
         rows.append(StatRow(f"exact: {name}", float(ok.mean()), 1.0, 0.0, None,
                             bool(ok.all()), f"{int((~ok).sum())} of {len(ok)} violate"))
 
-    x = b.tokens[:, 0::2, P:].astype(np.float64)          # (n, N+1, D) items, target last
+    x = b.content[:, 0::2].astype(np.float64)          # (n, N+1, D) items, target last
     cls = b.class_ids.astype(np.int64)
     table = task.means
     n_seq = len(b)
