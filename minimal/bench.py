@@ -81,6 +81,106 @@ def bench_task(quick: bool = False) -> dict:
     }
 
 
+@benchmark("net")
+def bench_net(quick: bool = False) -> dict:
+    """Median ms per training step (data generation + forward + backward + SGD update) of the
+    network at reddy-default, batch 128, one thread, vs the NumPy reference and (when torch is
+    installed) a plain PyTorch eager implementation, all measured in this process."""
+    import importlib.util
+    import os
+    import sys
+
+    from .env import tune_malloc
+    from .nets import reference as ref
+    from .nets.attention import AttentionNet
+    from .nets.config import NetConfig, OptimConfig
+    from .optim import make_optimizer
+    from .tasks.icl import ICLTask, TaskConfig
+    tune_malloc()
+    cfg = TaskConfig()
+    task = ICLTask(cfg, 0, warn=False)
+    net = AttentionNet(NetConfig(), cfg)
+    params = net.init(np.random.default_rng(0))
+    opt = make_optimizer(OptimConfig(), params)
+    grads = {k: np.empty_like(v) for k, v in params.items()}
+    n_fast, n_ref, n_torch = (20, 2, 5) if quick else (200, 5, 40)
+    t0 = time.perf_counter()
+    net.loss_and_grads(params, task.batch(0), grads)
+    warm = time.perf_counter() - t0
+    state = {"batch": None}
+    comp = []
+
+    def fast_step(i):
+        b = task.batch(i + 1, out=state["batch"])
+        state["batch"] = b
+        tc = time.perf_counter()
+        net.loss_and_grads(params, b, grads)
+        opt.step(params, grads)
+        comp.append(time.perf_counter() - tc)
+
+    fast = _timeit(fast_step, n_fast)
+    p64 = {k: v.astype(np.float64) for k, v in params.items()}
+
+    def ref_step(i):
+        b = task.batch(i + 1)
+        _, g = ref.loss_and_grads(p64, b.content, b.shift, cfg.P, b.target, 1)
+        for k in p64:
+            p64[k] *= 1 - 1e-6
+            p64[k] -= 0.01 * g[k]
+
+    refs = _timeit(ref_step, n_ref)
+    m_fast = statistics.median(fast) * 1e3
+    m_comp = statistics.median(comp) * 1e3
+    m_ref = statistics.median(refs) * 1e3
+    flops = net.flops_per_step(cfg.batch_size)
+    out = {
+        "benchmark": "net", "unit": "one training step, batch 128, reddy-default (data "
+        "generation + forward + backward + SGD update)",
+        "median_ms": round(m_fast, 3), "compute_median_ms": round(m_comp, 3),
+        "reference": "NumPy float64 dense reference (minimal.nets.reference)",
+        "reference_median_ms": round(m_ref, 2), "speedup_vs_numpy": round(m_ref / m_fast, 1),
+        "gflop_per_step": round(flops / 1e9, 4),
+        "gflops_achieved": round(flops / (m_fast / 1e3) / 1e9, 1),
+        "gflops_achieved_compute_only": round(flops / (m_comp / 1e3) / 1e9, 1),
+        "warmup_s": round(warm, 3), "n_timed": len(fast), "kernel": "fused2",
+        "threads": _threads(), "quick": quick,
+        "targets": {"median_ms_max": 4.0, "speedup_vs_torch_min": 4.0},
+    }
+    torch_ok = importlib.util.find_spec("torch") is not None
+    if torch_ok:
+        here = os.path.dirname(os.path.abspath(__file__))
+        for cand in (os.path.join(here, "..", "benchmarks"), os.path.join(os.getcwd(),
+                                                                          "benchmarks")):
+            if os.path.exists(os.path.join(cand, "torch_reference.py")):
+                sys.path.insert(0, os.path.abspath(cand))
+                break
+        try:
+            from torch_reference import build
+        except ImportError:
+            torch_ok = False
+    if torch_ok:
+        step = build(params, heads=1, threads=1)
+
+        def torch_step(i):
+            b = task.batch(i + 1)
+            step(b.tokens, b.target)
+
+        torch_step(0)
+        tt = _timeit(torch_step, n_torch)
+        m_t = statistics.median(tt) * 1e3
+        import torch
+        out.update({"torch_version": torch.__version__, "torch_median_ms": round(m_t, 3),
+                    "speedup_vs_torch": round(m_t / m_fast, 2),
+                    "torch_reference": "benchmarks/torch_reference.py (eager, autograd, all "
+                    "positions, 1 thread)"})
+        out["meets_targets"] = bool(m_fast <= 4.0 and m_t / m_fast >= 4.0)
+    else:
+        out["torch_median_ms"] = None
+        out["torch_note"] = "torch not installed (pip install torch==2.13.0 to compare)"
+        out["meets_targets"] = None
+    return out
+
+
 def run(name: str, quick: bool = False) -> dict:
     from .errors import UnknownNameError
     if name not in BENCHMARKS:

@@ -155,6 +155,71 @@ def cmd_task_presets(args) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
+# training
+# ----------------------------------------------------------------------------------------------
+
+def _train_config(args):
+    from .config import apply_overrides
+    from .nets.config import TRAIN_PRESETS
+    cfg = TRAIN_PRESETS.get(args.preset)
+    pairs = []
+    if args.seed is not None:
+        pairs.append(("seeds.seed", args.seed))
+    if args.steps is not None:
+        pairs.append(("train.steps", args.steps))
+    if pairs:
+        cfg = apply_overrides(cfg, pairs)
+    if args.overrides:
+        cfg = apply_overrides(cfg, args.overrides)
+    return cfg
+
+
+def _print_presets(registry) -> int:
+    for name, desc in registry.describe():
+        print(f"{name:<18} {desc}")
+    return 0
+
+
+def _summarise_run(result, out) -> None:
+    m = result.metrics
+    if not m or "step" not in m or len(m["step"]) == 0:
+        return
+    last = {k: v[-1] for k, v in m.items() if k != "snapshots"}
+    keys = ("loss", "ic_acc", "ic2_acc", "iw_acc", "test_acc", "ila1", "tila2", "tla2", "cla")
+    print("final: step " + str(int(last["step"])) + ", " +
+          ", ".join(f"{k} {last[k]:.3f}" for k in keys if k in last))
+    ic = m.get("ic_acc")
+    if ic is not None and len(ic) > 1:
+        above = [int(s) for s, a in zip(m["step"], ic) if a >= 0.5]
+        print(f"IC accuracy first ≥ 0.5 at step {above[0]}" if above else
+              "IC accuracy has not reached 0.5 yet")
+    if out is not None:
+        print(f"run directory: {out} (run.json, metrics.csv, checkpoint.npz)")
+
+
+def cmd_train(args) -> int:
+    from .nets.config import TRAIN_PRESETS
+    from .nets.train import train
+    from .trainer import TrainingDiverged
+    if args.list:
+        return _print_presets(TRAIN_PRESETS)
+    if args.out is None:
+        raise CLIError("--out is required: the run directory to write (or --list)")
+    cfg = _train_config(args)
+    try:
+        result = train(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    _summarise_run(result, args.out)
+    if result.status == "interrupted":
+        print(f"interrupted at step {result.step}; continue with the same command plus "
+              "--resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
 # other commands
 # ----------------------------------------------------------------------------------------------
 
@@ -260,6 +325,21 @@ def build_parser() -> argparse.ArgumentParser:
     tp = tsub.add_parser("presets", help="list the task presets")
     tp.set_defaults(func=cmd_task_presets)
     t.set_defaults(func=lambda a: (t.print_help(), 2)[1])
+
+    tr = sub.add_parser("train", help="train the attention-only network into a run directory")
+    tr.add_argument("--preset", default="reddy-default", help="training preset (see --list)")
+    tr.add_argument("--set", dest="overrides", action="append", default=[],
+                    metavar="KEY=VALUE", help="override a field, e.g. --set task.K=1024, "
+                    "--set net.heads=2, --set optim.lr=0.02 (repeatable)")
+    tr.add_argument("--steps", type=_nonneg_int("--steps"), default=None,
+                    help="training steps (overrides train.steps)")
+    tr.add_argument("--seed", type=_nonneg_int("--seed"), default=None, help="run seed")
+    tr.add_argument("--out", default=None, help="run directory (created)")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the run in --out from its checkpoint (steps may be raised)")
+    tr.add_argument("--list", action="store_true", help="list the training presets")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_train)
 
     f = sub.add_parser("figures", help="regenerate registered figures (PNG + PDF + manifest)")
     f.add_argument("names", nargs="*", help="figure names (default: all)")

@@ -81,3 +81,22 @@ def environment() -> dict:
         "machine": platform.machine(),
         "executable": sys.executable,
     }
+
+
+def tune_malloc() -> bool:
+    """Keep freed memory in the process heap (glibc): large temporaries of the kernels are then
+    recycled instead of being returned to the OS and page-faulted back on every step (measured:
+    ~1.4× faster training steps).  A no-op elsewhere; returns whether it applied."""
+    import ctypes
+    import ctypes.util
+    name = ctypes.util.find_library("c")
+    if not name or platform.system() != "Linux":
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        ok1 = libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)
+        ok2 = libc.mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1)
+        return bool(ok1 and ok2)
+    except (OSError, AttributeError):
+        return False

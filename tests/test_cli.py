@@ -94,13 +94,17 @@ def test_bench_task_quick_json(capsys):
 
 
 def test_figures_writes_files_and_manifest(tmp_path, capsys):
-    code, out, _ = run(capsys, "figures", "task-overlap", "--quick", "--out", str(tmp_path))
+    """Every registered figure renders in --quick mode (trained data cached in _cache)."""
+    from minimal.figures import available
+    code, out, _ = run(capsys, "figures", "--quick", "--out", str(tmp_path), "--quiet")
     assert code == 0
-    assert (tmp_path / "task-overlap.png").stat().st_size > 1000
-    assert (tmp_path / "task-overlap.pdf").stat().st_size > 1000
     man = json.loads((tmp_path / "manifest.json").read_text())
+    for name in available():
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000, name
+        assert (tmp_path / f"{name}.pdf").stat().st_size > 1000, name
+        assert man["figures"][name]["quick"] is True
     entry = man["figures"]["task-overlap"]
-    assert entry["quick"] is True and entry["files"] == ["task-overlap.png", "task-overlap.pdf"]
+    assert entry["files"] == ["task-overlap.png", "task-overlap.pdf"]
     code, out, _ = run(capsys, "figures", "--list")
     assert "task-overlap" in out
 
@@ -112,3 +116,30 @@ def test_overlap_figure_data_shows_burstiness():
         # the target item overlaps strongly with exactly its B same-class context items
         strong = (m[:, -1, 0:-1:2] > 0.5).sum(1)
         assert (strong == B).all()
+
+
+def test_train_cli_runs_resumes_and_lists(tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["train", "--preset", "reddy-fig3", "--set", "task.n_eval=64", "--set",
+              "train.eval_every=5", "--set", "task.batch_size=8", "--out", str(out), "--quiet"]
+    code, text, _ = run(capsys, *common, "--steps", "10")
+    assert code == 0 and "final: step 10" in text
+    code, text, err = run(capsys, *common, "--steps", "10")
+    assert code == 2 and "already holds a run" in err
+    code, text, _ = run(capsys, *common, "--steps", "15", "--resume")
+    assert code == 0 and "final: step 15" in text
+    from minimal.runs import read_metrics
+    assert list(read_metrics(out / "metrics.csv")["step"]) == [0, 5, 10, 15]
+    code, text, _ = run(capsys, "train", "--list")
+    assert code == 0 and "reddy-fig3" in text and "reddy-iwl" in text
+    code, _, err = run(capsys, "train", "--set", "net.heads=3")
+    assert code == 2 and err.startswith("error:")
+
+
+def test_bench_net_quick_json(capsys):
+    code, out, _ = run(capsys, "bench", "net", "--quick", "--json")
+    obj = json.loads(out)
+    assert code == 0
+    for key in ("median_ms", "reference_median_ms", "gflops_achieved", "warmup_s"):
+        assert key in obj
+    assert obj["speedup_vs_numpy"] > 1

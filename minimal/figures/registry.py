@@ -9,6 +9,7 @@ versions).
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from dataclasses import dataclass
@@ -91,7 +92,10 @@ def make_figures(names: list[str] | None, out: str | Path, quick: bool = False, 
         if progress:
             print(f"figure {name}: computing{' (quick)' if quick else ''} ...", flush=True)
         t0 = time.perf_counter()
-        data = spec.data(quick=quick, seed=seed)
+        kwargs = {"quick": quick, "seed": seed}
+        if "cache" in inspect.signature(spec.data).parameters:
+            kwargs["cache"] = out / "_cache"
+        data = spec.data(**kwargs)
         t1 = time.perf_counter()
         fig = spec.plot(data)
         files = []

@@ -193,8 +193,8 @@ TASK_PRESETS.register("reddy-default", lambda: TaskConfig(),
                       "Reddy Fig. 1d: K=512, B=2, p_B=1, p_C=0")
 TASK_PRESETS.register("reddy-fig3", lambda: TaskConfig(K=256, B=1, p_bursty=1.0, p_novel=0.8),
                       "Reddy Fig. 3 (mechanistic): K=256, B=1, p_B=1, p_C=0.8")
-TASK_PRESETS.register("reddy-iwl", lambda: TaskConfig(K=128, B=0, eps=0.0, p_novel=0.0),
-                      "in-weights regime: K=128, B=0 (non-bursty), eps=0, p_C=0")
+TASK_PRESETS.register("reddy-iwl", lambda: TaskConfig(K=128, B=1, eps=0.0, p_novel=0.0),
+                      "in-weights regime: few noiseless classes (K=128, eps=0), B=1, p_C=0")
 TASK_PRESETS.register("reddy-coexist",
                       lambda: TaskConfig(K=512, B=2, p_bursty=0.5, p_novel=0.5),
                       "coexistence (Fig. A.1): K=512, B=2, p_B=p_C=0.5")
