@@ -341,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
 
+    from .theory.commands import register as register_theory
+    register_theory(sub, _Parser, _positive_int, _nonneg_int)
+
     f = sub.add_parser("figures", help="regenerate registered figures (PNG + PDF + manifest)")
     f.add_argument("names", nargs="*", help="figure names (default: all)")
     f.add_argument("--out", default="figures", help="output directory (default figures/)")

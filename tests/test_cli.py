@@ -143,3 +143,36 @@ def test_bench_net_quick_json(capsys):
     for key in ("median_ms", "reference_median_ms", "gflops_achieved", "warmup_s"):
         assert key in obj
     assert obj["speedup_vs_numpy"] > 1
+
+
+def test_theory_commands(tmp_path, capsys):
+    from minimal.runs import read_metrics
+    code, out, _ = run(capsys, "theory", "nested-logits", "--N", "8", "--L", "32", "--B", "1",
+                       "--eps", "0.1", "--out", str(tmp_path / "nl"))
+    assert code == 0 and "curriculum holds" in out
+    m = read_metrics(tmp_path / "nl" / "metrics.csv")
+    assert list(m) == ["t", "beta1", "alpha", "xi", "loss", "p_correct", "cla"]
+    assert m["p_correct"][-1] > 0.9 and m["loss"][0] == pytest.approx(np.log(32))
+    code, out, _ = run(capsys, "theory", "saddle", "--N", "8", "--L", "8", "--B", "1")
+    assert code == 0 and "L = n = 8" in out and "stationary" in out
+    code, out, _ = run(capsys, "theory", "saddle", "--N", "8", "--L", "32", "--B", "1",
+                       "--json")
+    assert json.loads(out)["stationary"] is False
+    code, out, _ = run(capsys, "theory", "plateau", "--json")
+    obj = json.loads(out)
+    assert 0.8 < obj["ratio_gd"] < 1.4
+    code, out, _ = run(capsys, "theory", "three-factor", "--clamp", "bc", "--seeds", "2",
+                       "--out", str(tmp_path / "tf"), "--json")
+    assert code == 0 and set(json.loads(out)["summary"]) == {"0", "1"}
+    assert list(read_metrics(tmp_path / "tf" / "metrics.csv")) == ["seed", "iteration", "loss",
+                                                                   "pm1", "pm2"]
+    code, _, err = run(capsys, "theory", "nested-logits", "--L", "4")
+    assert code == 2 and "must be ≥ n" in err
+    code, _, err = run(capsys, "theory", "nested-logits", "--init", "1,2")
+    assert code == 2 and "three comma-separated" in err
+
+
+def test_bench_theory_json(capsys):
+    code, out, _ = run(capsys, "bench", "theory", "--quick", "--json")
+    obj = json.loads(out)
+    assert code == 0 and obj["nfev"] > 10 and obj["sympy_derivation_s"] > 0
