@@ -220,6 +220,66 @@ def bench_theory(quick: bool = False) -> dict:
     }
 
 
+@benchmark("ih")
+def bench_ih(quick: bool = False) -> dict:
+    """10,000 training steps (batch 128, reddy-fig3) of the minimal model ih3 with each
+    classifier, one thread, compile excluded (reported separately).  ``end_to_end_s`` runs the
+    shared trainer's inner loop (fresh batch from the generator + forward/backward + SGD);
+    ``model_only_s`` reuses one pre-generated batch (generator excluded)."""
+    from .env import tune_malloc
+    from .induction_head.model import IHConfig, IHModel
+    from .nets.config import OptimConfig
+    from .optim import make_optimizer
+    from .tasks.icl import ICLTask, TASK_PRESETS
+    tune_malloc()
+    tcfg = TASK_PRESETS.get("reddy-fig3")
+    task = ICLTask(tcfg, 0, warn=False)
+    steps = 1000 if quick else 10_000
+    out = {"benchmark": "ih", "unit": f"{steps} training steps, batch 128, reddy-fig3, ih3",
+           "steps": steps, "targets": {"linear_s_max": 2.0, "mlp3_s_max": 6.0},
+           "threads": _threads(), "quick": quick}
+    batch0 = task.batch(0)
+    t0 = time.perf_counter()
+    for i in range(20):
+        task.batch(i)
+    gen_ms = (time.perf_counter() - t0) / 20 * 1e3
+    for clf in ("linear", "mlp3"):
+        model = IHModel(IHConfig(classifier=clf), tcfg, task.label_vectors)
+        params = model.init(np.random.default_rng(0))
+        grads = {k: np.empty_like(v) for k, v in params.items()}
+        opt = make_optimizer(OptimConfig(lr=1.0, weight_decay=0.0), params, model.lr_scale)
+        t0 = time.perf_counter()
+        model.loss_and_grads(params, batch0, grads)
+        opt.step(params, grads)
+        compile_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for s in range(steps):
+            model.loss_and_grads(params, batch0, grads)
+            opt.step(params, grads)
+        model_only = time.perf_counter() - t0
+        params = model.init(np.random.default_rng(0))
+        opt = make_optimizer(OptimConfig(lr=1.0, weight_decay=0.0), params, model.lr_scale)
+        b = None
+        t0 = time.perf_counter()
+        for s in range(steps):
+            b = task.batch(s, out=b)
+            model.loss_and_grads(params, b, grads)
+            opt.step(params, grads)
+        e2e = time.perf_counter() - t0
+        out[clf] = {"end_to_end_s": round(e2e, 3), "model_only_s": round(model_only, 3),
+                    "per_step_ms": round(e2e / steps * 1e3, 4),
+                    "model_per_step_ms": round(model_only / steps * 1e3, 4),
+                    "compile_s": round(compile_s, 3)}
+    out["generator_ms_per_batch"] = round(gen_ms, 4)
+    scale = 10_000 / steps
+    out["meets_targets"] = {
+        "linear_end_to_end": bool(out["linear"]["end_to_end_s"] * scale <= 2.0),
+        "linear_model_only": bool(out["linear"]["model_only_s"] * scale <= 2.0),
+        "mlp3_end_to_end": bool(out["mlp3"]["end_to_end_s"] * scale <= 6.0),
+        "mlp3_model_only": bool(out["mlp3"]["model_only_s"] * scale <= 6.0)}
+    return out
+
+
 def run(name: str, quick: bool = False) -> dict:
     from .errors import UnknownNameError
     if name not in BENCHMARKS:

@@ -35,15 +35,19 @@ def _adam_update(p, g, m, v, decay, lr, b1, b2, eps, c1, c2):
 
 
 class SGD:
-    def __init__(self, cfg: OptimConfig, params: dict):
+    """``lr_scale`` (optional) multiplies the learning rate per parameter array."""
+
+    def __init__(self, cfg: OptimConfig, params: dict, lr_scale: dict | None = None):
         self.cfg = cfg
         self.t = 0
+        self.scale = dict(lr_scale or {})
 
     def step(self, params: dict, grads: dict) -> None:
         decay = 1.0 - self.cfg.weight_decay
         for k, p in params.items():
             if p.size:
-                _sgd_update(p.reshape(-1), grads[k].reshape(-1), decay, self.cfg.lr)
+                _sgd_update(p.reshape(-1), grads[k].reshape(-1), decay,
+                            self.cfg.lr * self.scale.get(k, 1.0))
         self.t += 1
 
     def state(self) -> dict:
@@ -54,9 +58,12 @@ class SGD:
 
 
 class Adam:
-    def __init__(self, cfg: OptimConfig, params: dict):
+    """``lr_scale`` (optional) multiplies the learning rate per parameter array."""
+
+    def __init__(self, cfg: OptimConfig, params: dict, lr_scale: dict | None = None):
         self.cfg = cfg
         self.t = 0
+        self.scale = dict(lr_scale or {})
         self.m = {k: np.zeros_like(v) for k, v in params.items()}
         self.v = {k: np.zeros_like(v) for k, v in params.items()}
 
@@ -68,7 +75,8 @@ class Adam:
         for k, p in params.items():
             if p.size:
                 _adam_update(p.reshape(-1), grads[k].reshape(-1), self.m[k].reshape(-1),
-                             self.v[k].reshape(-1), 1.0 - c.weight_decay, c.lr, c.beta1,
+                             self.v[k].reshape(-1), 1.0 - c.weight_decay,
+                             c.lr * self.scale.get(k, 1.0), c.beta1,
                              c.beta2, c.eps, c1, c2)
 
     def state(self) -> dict:
@@ -84,5 +92,5 @@ class Adam:
             self.v[k][...] = state[f"v.{k}"]
 
 
-def make_optimizer(cfg: OptimConfig, params: dict):
-    return {"sgd": SGD, "adam": Adam}[cfg.name](cfg, params)
+def make_optimizer(cfg: OptimConfig, params: dict, lr_scale: dict | None = None):
+    return {"sgd": SGD, "adam": Adam}[cfg.name](cfg, params, lr_scale)

@@ -102,7 +102,7 @@ def fit(model, task, optim_cfg: OptimConfig, train_cfg: TrainConfig, run: Run | 
         if init_rng is None:
             raise ValueError("fit needs params or init_rng")
         params = model.init(init_rng)
-    opt = make_optimizer(optim_cfg, params)
+    opt = make_optimizer(optim_cfg, params, getattr(model, "lr_scale", None))
     if opt_state:
         opt.load_state(opt_state)
     ls = dict(loop_state or {})
@@ -213,3 +213,49 @@ def fit(model, task, optim_cfg: OptimConfig, train_cfg: TrainConfig, run: Run | 
     if snapshots:
         metrics["snapshots"] = snaps
     return TrainResult(status, step, params, metrics, run, timings)
+
+
+def run_training(cfg, model, kind: str, out, resume: bool = False, progress: bool = True,
+                 snapshots: bool = False, stop_after: int | None = None, callback=None,
+                 resolved: dict | None = None) -> TrainResult:
+    """Train ``model`` per ``cfg`` (with ``task``, ``optim``, ``train``, ``seeds`` sections) into
+    the run directory ``out`` (None: in memory).  With ``resume`` an existing run continues
+    from its checkpoint (``train.steps`` may be raised); a missing run starts fresh."""
+    from pathlib import Path
+
+    from .runs import MANIFEST
+    from .tasks.icl import ICLTask
+    task = ICLTask(cfg.task, cfg.seeds)
+    cols = columns_for(model)
+    params = opt_state = loop_state = None
+    start = 0
+    run = None
+    if out is not None:
+        out = Path(out)
+        if resume and (out / MANIFEST).exists():
+            run, ck = Run.resume(out, kind, cfg, columns=cols, allow_changes=("train.steps",))
+            if ck is not None:
+                params = {k[6:]: v for k, v in ck.arrays.items() if k.startswith("param.")}
+                if hasattr(model, "check_params"):
+                    params = model.check_params(params)
+                opt_state = {k[4:]: v for k, v in ck.arrays.items() if k.startswith("opt.")}
+                loop_state = ck.meta
+                start = ck.step
+        else:
+            info = {"task": cfg.task.resolved(), "n_params": model.n_params()}
+            info.update(resolved or {})
+            run = Run.create(out, kind, cfg, cfg.seeds, cols, resolved=info)
+    rng = cfg.seeds.generator("init") if params is None else None
+    try:
+        result = fit(model, task, cfg.optim, cfg.train, run, params=params, init_rng=rng,
+                     start_step=start, opt_state=opt_state, loop_state=loop_state,
+                     progress=progress, snapshots=snapshots, stop_after=stop_after,
+                     callback=callback)
+    except Exception as exc:
+        if run is not None:
+            run.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    if run is not None:
+        run.finish(result.status, final_step=result.step)
+    return result
+

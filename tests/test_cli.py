@@ -176,3 +176,22 @@ def test_bench_theory_json(capsys):
     code, out, _ = run(capsys, "bench", "theory", "--quick", "--json")
     obj = json.loads(out)
     assert code == 0 and obj["nfev"] > 10 and obj["sympy_derivation_s"] > 0
+
+
+def test_ih_cli_and_sweep(tmp_path, capsys):
+    code, out, _ = run(capsys, "ih", "--variant", "ih2-labels", "--classifier", "mlp3",
+                       "--steps", "20", "--set", "train.eval_every=10", "--set",
+                       "task.n_eval=50", "--out", str(tmp_path / "r"), "--quiet")
+    assert code == 0 and "beta1" in out
+    from minimal.runs import read_metrics
+    m = read_metrics(tmp_path / "r" / "metrics.csv")
+    assert {"beta1", "alpha", "beta2", "xi", "ic_acc", "tila2"} <= set(m)
+    code, out, _ = run(capsys, "ih", "sweep", "--kind", "saddle", "--Ns", "2", "--seeds", "1",
+                       "--steps", "30", "--workers", "1", "--out", str(tmp_path / "sw"),
+                       "--json", "--quiet")
+    table = json.loads(out)["table"]
+    assert code == 0 and [(r["task.N"], r["task.L"]) for r in table] == [(2, 2), (2, 4), (2, 8)]
+    code, out, _ = run(capsys, "ih", "sweep", "--kind", "saddle", "--Ns", "2", "--seeds", "1",
+                       "--steps", "30", "--workers", "1", "--out", str(tmp_path / "sw"),
+                       "--json", "--quiet", "--resume")      # nothing left to run
+    assert json.loads(out)["table"] == table
