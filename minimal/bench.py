@@ -280,6 +280,35 @@ def bench_ih(quick: bool = False) -> dict:
     return out
 
 
+@benchmark("fit")
+def bench_fit(quick: bool = False) -> dict:
+    """Median wall time of one fit of a 200-point noisy curve: logistic and nested-logits
+    (time scale, β₁⁰, α₀, ξ₀ free), each generated from its own model, including the
+    standard errors and the transition interval."""
+    from .fit import fit_curve, make_model
+    from .fit.curves import from_arrays
+    x = np.linspace(0, 40_000, 200)
+    rng = np.random.default_rng(0)
+    out = {"benchmark": "fit", "unit": "one fit of a 200-point curve (params, stderr, R², "
+           "AIC/BIC, transition + 95% interval)", "targets": {"logistic_ms_max": 50.0,
+                                                             "nested_logits_ms_max": 1000.0},
+           "quick": quick}
+    cases = {"logistic": [15_000, 3.0, 0.05, 0.95], "nested-logits": [2.0, -2.5, 0.0, 0.0],
+             "three-factor": [2.0, -1.3, 0.05, 0.95]}
+    for name, p in cases.items():
+        m = make_model(name)
+        y = np.clip(m.predict(x, np.array(p)) + rng.normal(0, 0.01, len(x)), 0, 1)
+        c = from_arrays(x, y)
+        fit_curve(c, m)                       # warm-up (compilation)
+        times = _timeit(lambda i: fit_curve(c, m), 3 if quick else 10)
+        r = fit_curve(c, m)
+        out[name] = {"median_ms": round(statistics.median(times) * 1e3, 2), "r2": round(r.r2, 5),
+                     "nfev": r.info["nfev"]}
+    out["meets_targets"] = bool(out["logistic"]["median_ms"] <= 50 and
+                                out["nested-logits"]["median_ms"] <= 1000)
+    return out
+
+
 def run(name: str, quick: bool = False) -> dict:
     from .errors import UnknownNameError
     if name not in BENCHMARKS:

@@ -195,3 +195,28 @@ def test_ih_cli_and_sweep(tmp_path, capsys):
                        "--steps", "30", "--workers", "1", "--out", str(tmp_path / "sw"),
                        "--json", "--quiet", "--resume")      # nothing left to run
     assert json.loads(out)["table"] == table
+
+
+def test_fit_cli(tmp_path, capsys):
+    import math
+    rows = [(i * 100, 0.05 + 0.9 / (1 + math.exp(-(i - 30) / 3))) for i in range(60)]
+    p = tmp_path / "curve.csv"
+    p.write_text("step,ic_acc\n" + "\n".join(f"{a},{b}" for a, b in rows))
+    code, out, _ = run(capsys, "fit", str(p), "--model", "logistic", "--json",
+                       "--plot", str(tmp_path / "fit.png"))
+    obj = json.loads(out)
+    assert code == 0 and obj["r2"] > 0.999
+    for key in ("model", "params", "stderr", "r2", "aic", "t_transition", "t_transition_ci",
+                "n_points"):
+        assert key in obj
+    assert obj["t_transition"] == pytest.approx(3000, rel=0.01)
+    assert (tmp_path / "fit.png").stat().st_size > 1000
+    code, out, _ = run(capsys, "fit", str(p), str(p), "--model", "three-factor", "--table",
+                       str(tmp_path / "t.csv"))
+    assert code == 0 and (tmp_path / "t.csv").read_text().count("\n") == 3
+    code, _, err = run(capsys, "fit", str(p), "--y", "nope")
+    assert code == 2 and "no column 'nope'" in err
+    code, _, err = run(capsys, "fit", str(p), "--model", "nope")
+    assert code == 2 and "unknown model" in err
+    code, out, _ = run(capsys, "fit", "--list")
+    assert "nested-logits" in out and "ih-minimal" in out

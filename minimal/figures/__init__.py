@@ -11,7 +11,7 @@ def _load_all() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from . import ih_figures, net_figures, task_figures, theory_figures  # noqa: F401
+    from . import fit_figures, ih_figures, net_figures, task_figures, theory_figures  # noqa: F401
 
 
 __all__ = ["FigureSpec", "available", "get", "make_figures", "register"]

@@ -146,6 +146,7 @@ def compiled() -> dict:
     fns = {
         "all": mod.FN,
         "gd_loop": mod.gd_loop,
+        "rk4_at": mod.rk4_at,
         "hess": compile_lazy("nl_hess", src, build("hess")).FN,
         "probs": compile_lazy("nl_probs", src, build("probs")).FN,
     }
@@ -254,6 +255,8 @@ def gradient_flow(cfg: NestedLogitsConfig, t_max: float, n_points: int = 400,
 
 
 _GD_LOOP = """
+import math
+
 @njit(cache=True)
 def gd_loop(theta0, eta, consts, steps, record_every, level):
     n_rec = steps // record_every + 1
@@ -279,6 +282,52 @@ def gd_loop(theta0, eta, consts, steps, record_every, level):
             th[1] -= eta[1] * r[2]
             th[2] -= eta[2] * r[3]
     return rec[:k], first
+
+
+@njit(cache=True)
+def rk4_at(theta0, eta, consts, taus, dt_max):
+    # classical RK4 of the gradient flow, evaluated exactly at the sorted times taus (steps no
+    # longer than dt_max); columns: beta1, alpha, xi, loss, p_correct
+    out = np.empty((taus.shape[0], 5))
+    th = theta0.copy()
+    N, L, B, eps = consts[0], consts[1], consts[2], consts[3]
+    t = 0.0
+    k1 = np.empty(3)
+    k2 = np.empty(3)
+    k3 = np.empty(3)
+    k4 = np.empty(3)
+    tmp = np.empty(3)
+    for i in range(taus.shape[0]):
+        target = taus[i]
+        span = target - t
+        if span > 0.0:
+            n = int(math.ceil(span / dt_max))
+            h = span / n
+            for _ in range(n):
+                r = FN(th[0], th[1], th[2], N, L, B, eps)
+                for c in range(3):
+                    k1[c] = -eta[c] * r[1 + c]
+                    tmp[c] = th[c] + 0.5 * h * k1[c]
+                r = FN(tmp[0], tmp[1], tmp[2], N, L, B, eps)
+                for c in range(3):
+                    k2[c] = -eta[c] * r[1 + c]
+                    tmp[c] = th[c] + 0.5 * h * k2[c]
+                r = FN(tmp[0], tmp[1], tmp[2], N, L, B, eps)
+                for c in range(3):
+                    k3[c] = -eta[c] * r[1 + c]
+                    tmp[c] = th[c] + h * k3[c]
+                r = FN(tmp[0], tmp[1], tmp[2], N, L, B, eps)
+                for c in range(3):
+                    k4[c] = -eta[c] * r[1 + c]
+                    th[c] += h * (k1[c] + 2.0 * k2[c] + 2.0 * k3[c] + k4[c]) / 6.0
+            t = target
+        r = FN(th[0], th[1], th[2], N, L, B, eps)
+        out[i, 0] = th[0]
+        out[i, 1] = th[1]
+        out[i, 2] = th[2]
+        out[i, 3] = r[0]
+        out[i, 4] = r[4]
+    return out
 """
 
 
@@ -297,3 +346,15 @@ def gradient_descent(cfg: NestedLogitsConfig, steps: int, record_every: int = 1,
     return Trajectory(rec[:, 0], th, loss, pc, cla,
                       {f"p_correct>{level}": (int(first) if first >= 0 else None)},
                       {"solver": "gd", "steps": steps, "seconds": elapsed})
+
+
+def flow_at(cfg: NestedLogitsConfig, taus, dt_max: float = 0.25) -> np.ndarray:
+    """Fixed-step RK4 solution at the times ``taus`` (compiled; for fitting).  Columns: β₁, α,
+    ξ, loss, p_correct.  ``dt_max`` bounds the step (0.25 is far below the plateau scale)."""
+    taus = np.asarray(taus, np.float64)
+    order = np.argsort(taus)
+    out = np.empty((len(taus), 5))
+    out[order] = compiled()["rk4_at"](cfg.theta0, cfg.rates, np.array(cfg.consts),
+                                      np.ascontiguousarray(taus[order]), float(dt_max))
+    return out
+
