@@ -309,6 +309,34 @@ def bench_fit(quick: bool = False) -> dict:
     return out
 
 
+@benchmark("cot")
+def bench_cot(quick: bool = False) -> dict:
+    """Level-1 training on the small world (CoT, batch 512): wall time of 20,000 steps including
+    the five probes every 2,000 steps (quick: 2,000 steps, extrapolated), one thread."""
+    from .config import apply_overrides
+    from .cot.train import COT_PRESETS, train_cot
+    from .env import tune_malloc
+    tune_malloc()
+    steps = 2000 if quick else 20_000
+    cfg = apply_overrides(COT_PRESETS.get("small"), {"train.steps": 50})
+    t0 = time.perf_counter()
+    train_cot(cfg, None, progress=False)                      # compile + world
+    warm = time.perf_counter() - t0
+    out = {"benchmark": "cot", "unit": f"{steps} training steps (small world, batch 512, "
+           "probes every 2,000 steps)", "warmup_s": round(warm, 3), "quick": quick,
+           "targets": {"small_20k_steps_s_max": 60.0}, "threads": _threads()}
+    for cot in (True, False):
+        c = apply_overrides(cfg, {"train.steps": steps, "model.cot": cot})
+        t0 = time.perf_counter()
+        train_cot(c, None, progress=False)
+        el = time.perf_counter() - t0
+        out["cot" if cot else "no_cot"] = {"seconds": round(el, 2),
+                                           "ms_per_step": round(el / steps * 1e3, 3),
+                                           "extrapolated_20k_s": round(el * 20_000 / steps, 1)}
+    out["meets_targets"] = bool(out["cot"]["extrapolated_20k_s"] <= 60.0)
+    return out
+
+
 def run(name: str, quick: bool = False) -> dict:
     from .errors import UnknownNameError
     if name not in BENCHMARKS:

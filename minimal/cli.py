@@ -341,11 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_train)
 
+    from .cot.commands import register as register_cot
     from .fit.commands import register as register_fit
     from .induction_head.commands import register as register_ih
     from .theory.commands import register as register_theory
     register_ih(sub, _Parser, _positive_int, _nonneg_int)
     register_fit(sub, _Parser, _positive_int, _nonneg_int)
+    register_cot(sub, _Parser, _positive_int, _nonneg_int)
     register_theory(sub, _Parser, _positive_int, _nonneg_int)
 
     f = sub.add_parser("figures", help="regenerate registered figures (PNG + PDF + manifest)")

@@ -220,3 +220,24 @@ def test_fit_cli(tmp_path, capsys):
     assert code == 2 and "unknown model" in err
     code, out, _ = run(capsys, "fit", "--list")
     assert "nested-logits" in out and "ih-minimal" in out
+
+
+def test_cot_cli(tmp_path, capsys):
+    code, out, _ = run(capsys, "cot", "--preset", "tiny", "--steps", "60", "--set",
+                       "train.eval_every=30", "--out", str(tmp_path / "c"), "--quiet")
+    assert code == 0 and "stage-2 accuracy" in out
+    from minimal.runs import read_metrics
+    m = read_metrics(tmp_path / "c" / "metrics.csv")
+    assert list(m)[:8] == ["step", "loss", "id_atomic", "ood_atomic", "train_inferred",
+                           "test_inferred_iid", "test_inferred_ood", "wall_s"]
+    code, out, _ = run(capsys, "cot", "--preset", "tiny", "--no-cot", "--noise", "0.3",
+                       "--noise-hop", "first", "--steps", "30", "--set", "train.eval_every=30",
+                       "--out", str(tmp_path / "d"), "--quiet")
+    assert code == 0
+    code, _, err = run(capsys, "cot", "--preset", "tiny", "--lambda", "99", "--out",
+                       str(tmp_path / "e"))
+    assert code == 2 and "feasible maximum" in err
+    code, out, _ = run(capsys, "cot", "sweep", "--preset", "tiny", "--noises", "0.0,0.5",
+                       "--steps", "30", "--set", "train.eval_every=30", "--workers", "1",
+                       "--json", "--quiet")
+    assert code == 0 and len(json.loads(out)) == 2

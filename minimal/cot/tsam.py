@@ -1,0 +1,404 @@
+"""Level 1 of the CoT circuit model: the trainable two-stage associative memory (cot.md §9).
+
+Stores are tables of logit rows in R^{|E|} (initialised at 0):
+
+* A[e, r] — the lower fact store shared by every atomic-style lookup;
+* B[e, r] — the upper store of the implicit (no-CoT) second hop;
+* M[i]    — per-item memorisation rows of no-CoT training items;
+* S[b, r2] — a CoT-stage-2-specific store;
+* C[h, r2], D[r1, r2] — partial-context shortcut stores;
+* gates ρ_a, ρ₁, ρ₂, ρ_I ≥ 0 (initialised at ``rho0``).
+
+Forward maps: atomic z = ρ_a A[h,r]; CoT stage 1 z_b = ρ₁ A[h,r1]; stage 2
+z_t = ρ₂ (A[b,r2] + S[b,r2]) + C[h,r2] + D[r1,r2] (teacher-forced b in training, b = argmax z_b
+at test); no CoT z_t = ρ_I Σ_e p(A[h,r1])_e B[e,r2] + M[i].
+
+Training is SGD on the summed cross-entropy of a batch with L2 weight decay (ω, and ω_M for M),
+touching only the rows a batch uses: decay of untouched rows is applied lazily (exactly, as a
+power of (1 − ηω)) when a row is next read.  Project decision: the soft bridge of the no-CoT
+path is truncated to the ``bridge_topk`` largest entries of p(A[h, r1]) (unnormalised, so the
+neglected mass is simply dropped) — the exact mixture costs |E|² per item.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from ..nets._kernels import _FM
+
+from ..config import check_bool, check_choice, check_float, check_int, set_field
+from ..errors import ConfigError
+
+STORE_A, STORE_B, STORE_S, STORE_C, STORE_D, STORE_M = range(6)
+
+
+@dataclass(frozen=True)
+class TSAMConfig:
+    cot: bool = True
+    lr: float = 0.02              #: η (per item; the loss is summed over the batch)
+    weight_decay: float = 1e-3    #: ω (L2) for A, B, S, C, D
+    m_decay_ratio: float = 10.0   #: ω_M / ω (> 1)
+    m_lr_ratio: float = 2.0       #: η_M / η (≥ 1)
+    cd_lr_scale: float = 1.0      #: learning-rate multiplier of the shortcut stores C, D
+    rho0: float = 0.1             #: initial gates
+    rho_lr_scale: float = 1.0     #: gate learning rate = lr · rho_lr_scale (gate gradients are
+                                  #: batch means; store gradients are per-item sums)
+    init_std: float = 0.1         #: std of the stores' initial entries (0: the spec's zeros)
+    bridge_topk: int = 16
+    batch_size: int = 512
+
+    def __post_init__(self):
+        check_bool("cot", self.cot)
+        set_field(self, "lr", check_float("lr", self.lr, 0.0, 1e4, lo_open=True))
+        set_field(self, "weight_decay", check_float("weight_decay", self.weight_decay, 0.0,
+                                                    1.0, hi_open=True))
+        set_field(self, "m_decay_ratio", check_float("m_decay_ratio", self.m_decay_ratio, 1.0,
+                                                     1e6, rule="must be ≥ 1 (ω_M ≥ ω)"))
+        set_field(self, "m_lr_ratio", check_float("m_lr_ratio", self.m_lr_ratio, 1.0, 1e6,
+                                                  rule="must be ≥ 1 (η_M ≥ η)"))
+        set_field(self, "cd_lr_scale", check_float("cd_lr_scale", self.cd_lr_scale, 0.0, 1e6))
+        set_field(self, "rho0", check_float("rho0", self.rho0, 0.0, 1e3))
+        set_field(self, "rho_lr_scale", check_float("rho_lr_scale", self.rho_lr_scale, 0.0,
+                                                    1e6))
+        set_field(self, "init_std", check_float("init_std", self.init_std, 0.0, 1e3))
+        check_int("bridge_topk", self.bridge_topk, 1, 10**6)
+        check_int("batch_size", self.batch_size, 1, 10**7)
+        if self.lr * self.weight_decay * self.m_lr_ratio * self.m_decay_ratio >= 1.0:
+            raise ConfigError("weight_decay", self.weight_decay,
+                              "lr·ω·(η_M/η)·(ω_M/ω) must be < 1 (decay factor per step)")
+
+
+# ----------------------------------------------------------------------------------------------
+# kernels
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=True, fastmath=_FM)
+def _fresh(store, last, row, step, decay_pow_base):
+    """Bring ``store[row]`` up to ``step`` (lazy multiplicative decay) and return it."""
+    d = step - last[row]
+    if d > 0:
+        f = decay_pow_base ** d
+        r = store[row]
+        for e in range(r.shape[0]):
+            r[e] *= f
+        last[row] = step
+    return store[row]
+
+
+@njit(cache=True, fastmath=_FM)
+def _softmax_grad(z, target, out):
+    """out = softmax(z) − onehot(target); returns the cross-entropy."""
+    mx = z[0]
+    for e in range(1, z.shape[0]):
+        if z[e] > mx:
+            mx = z[e]
+    tot = 0.0
+    for e in range(z.shape[0]):
+        v = math.exp(z[e] - mx)
+        out[e] = v
+        tot += v
+    inv = 1.0 / tot
+    for e in range(z.shape[0]):
+        out[e] *= inv
+    loss = -math.log(max(out[target], 1e-300))
+    out[target] -= 1.0
+    return loss
+
+
+@njit(cache=True, fastmath=_FM)
+def _topk(q, k, idx):
+    """Indices of the k largest entries of q (unsorted) into idx; returns k."""
+    n = q.shape[0]
+    k = min(k, n)
+    for i in range(k):
+        idx[i] = i
+    # maintain the minimum of the current set
+    mpos = 0
+    for i in range(1, k):
+        if q[idx[i]] < q[idx[mpos]]:
+            mpos = i
+    for e in range(k, n):
+        if q[e] > q[idx[mpos]]:
+            idx[mpos] = e
+            mpos = 0
+            for i in range(1, k):
+                if q[idx[i]] < q[idx[mpos]]:
+                    mpos = i
+    return k
+
+
+@njit(cache=True, fastmath=_FM)
+def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
+                 A, B, S, C, D, M, lastA, lastB, lastS, lastC, lastD, lastM, rho,
+                 lr, dec, dec_m, lr_m, lr_cd, topk, lr_rho):
+    """Run ``n_steps`` SGD steps on the item order (positions start_pos, start_pos+1, ...).
+
+    ``order`` enumerates item ids: < len(atomic) are atomic facts, the rest two-hop items.
+    Returns (summed loss, number of loss terms)."""
+    E = A.shape[1]
+    na = atomic.shape[0]
+    max_entries = bs * (topk + 4) + 4
+    g_store = np.empty(max_entries, np.int64)
+    g_row = np.empty(max_entries, np.int64)
+    g_idx = np.empty(max_entries, np.int64)      # which gradient vector
+    g_scale = np.empty(max_entries)              # and its multiplier
+    g_vec = np.empty((bs * 3 + 4, E), np.float32)
+    z = np.empty(E)
+    g = np.empty(E)
+    q = np.empty(E)
+    dq = np.zeros(E)
+    kidx = np.empty(topk, np.int64)
+    loss_sum = 0.0
+    n_terms = 0
+    pos = start_pos
+    for s in range(n_steps):
+        step = step0 + s
+        ne = 0
+        nv = 0
+        grho = np.zeros(4)
+        for bi in range(bs):
+            it = order[pos % order.shape[0]]
+            pos += 1
+            if it < na:
+                h, r, t = atomic[it, 0], atomic[it, 1], atomic[it, 2]
+                row = h * R + r
+                a = _fresh(A, lastA, row, step, dec)
+                for e in range(E):
+                    z[e] = rho[0] * a[e]
+                loss_sum += _softmax_grad(z, t, g)
+                n_terms += 1
+                gr = 0.0
+                for e in range(E):
+                    gr += g[e] * a[e]
+                    g_vec[nv, e] = g[e]
+                grho[0] += gr
+                g_store[ne] = 0
+                g_row[ne] = row
+                g_idx[ne] = nv
+                g_scale[ne] = rho[0]
+                ne += 1
+                nv += 1
+                continue
+            j = it - na
+            h, r1, r2, b, t = items[j, 0], items[j, 1], items[j, 2], items[j, 3], items[j, 4]
+            if cot:
+                row1 = h * R + r1
+                a1 = _fresh(A, lastA, row1, step, dec)
+                for e in range(E):
+                    z[e] = rho[1] * a1[e]
+                loss_sum += _softmax_grad(z, b, g)
+                n_terms += 1
+                gr = 0.0
+                for e in range(E):
+                    gr += g[e] * a1[e]
+                    g_vec[nv, e] = g[e]
+                grho[1] += gr
+                g_store[ne] = 0
+                g_row[ne] = row1
+                g_idx[ne] = nv
+                g_scale[ne] = rho[1]
+                ne += 1
+                nv += 1
+                rb = b * R + r2
+                rc = h * R + r2
+                rd = r1 * R + r2
+                a2 = _fresh(A, lastA, rb, step, dec)
+                s2 = _fresh(S, lastS, rb, step, dec)
+                c2 = _fresh(C, lastC, rc, step, dec)
+                d2 = _fresh(D, lastD, rd, step, dec)
+                for e in range(E):
+                    z[e] = rho[2] * (a2[e] + s2[e]) + c2[e] + d2[e]
+                loss_sum += _softmax_grad(z, t, g)
+                n_terms += 1
+                gr = 0.0
+                for e in range(E):
+                    gr += g[e] * (a2[e] + s2[e])
+                    g_vec[nv, e] = g[e]
+                grho[2] += gr
+                for k_store, k_row, scale in ((0, rb, rho[2]), (2, rb, rho[2]), (3, rc, lr_cd),
+                                              (4, rd, lr_cd)):
+                    g_store[ne] = k_store
+                    g_row[ne] = k_row
+                    g_idx[ne] = nv
+                    g_scale[ne] = scale
+                    ne += 1
+                nv += 1
+            else:
+                row1 = h * R + r1
+                a1 = _fresh(A, lastA, row1, step, dec)
+                mx = a1[0]
+                for e in range(1, E):
+                    if a1[e] > mx:
+                        mx = a1[e]
+                tot = 0.0
+                for e in range(E):
+                    q[e] = math.exp(a1[e] - mx)
+                    tot += q[e]
+                for e in range(E):
+                    q[e] /= tot
+                kk = _topk(q, topk, kidx)
+                mrow = _fresh(M, lastM, j, step, dec_m)
+                for e in range(E):
+                    z[e] = mrow[e]
+                for ii in range(kk):
+                    e0 = kidx[ii]
+                    br = _fresh(B, lastB, e0 * R + r2, step, dec)
+                    w = rho[3] * q[e0]
+                    for e in range(E):
+                        z[e] += w * br[e]
+                loss_sum += _softmax_grad(z, t, g)
+                n_terms += 1
+                # gate, B rows, M row, and the bridge distribution
+                gr = 0.0
+                qdq = 0.0
+                for e in range(E):
+                    g_vec[nv, e] = g[e]
+                for ii in range(kk):
+                    e0 = kidx[ii]
+                    br = B[e0 * R + r2]
+                    dot = 0.0
+                    for e in range(E):
+                        dot += g[e] * br[e]
+                    gr += q[e0] * dot
+                    dq[e0] = rho[3] * dot
+                    qdq += q[e0] * dq[e0]
+                    g_store[ne] = 1
+                    g_row[ne] = e0 * R + r2
+                    g_idx[ne] = nv
+                    g_scale[ne] = rho[3] * q[e0]
+                    ne += 1
+                grho[3] += gr
+                g_store[ne] = 5
+                g_row[ne] = j
+                g_idx[ne] = nv
+                g_scale[ne] = lr_m
+                ne += 1
+                nv += 1
+                # softmax backward through q = softmax(A[h, r1]) (dq is zero off the top-k)
+                for e in range(E):
+                    g_vec[nv, e] = -q[e] * qdq
+                for ii in range(kk):
+                    e0 = kidx[ii]
+                    g_vec[nv, e0] += q[e0] * dq[e0]
+                    dq[e0] = 0.0
+                g_store[ne] = 0
+                g_row[ne] = row1
+                g_idx[ne] = nv
+                g_scale[ne] = 1.0
+                ne += 1
+                nv += 1
+        # apply (rows are already fresh for this step)
+        for k in range(ne):
+            st = g_store[k]
+            rw = g_row[k]
+            if st == 0:
+                tgt = _fresh(A, lastA, rw, step, dec)
+            elif st == 1:
+                tgt = _fresh(B, lastB, rw, step, dec)
+            elif st == 2:
+                tgt = _fresh(S, lastS, rw, step, dec)
+            elif st == 3:
+                tgt = _fresh(C, lastC, rw, step, dec)
+            elif st == 4:
+                tgt = _fresh(D, lastD, rw, step, dec)
+            else:
+                tgt = _fresh(M, lastM, rw, step, dec_m)
+            f = lr * g_scale[k]
+            gv = g_vec[g_idx[k]]
+            for e in range(E):
+                tgt[e] -= f * gv[e]
+        for i in range(4):
+            rho[i] = max(0.0, rho[i] - lr_rho * grho[i] / bs)
+    return loss_sum, n_terms
+
+
+@njit(cache=True, fastmath=_FM)
+def _argmax(z):
+    best = 0
+    for e in range(1, z.shape[0]):
+        if z[e] > z[best]:
+            best = e
+    return best
+
+
+@njit(cache=True, fastmath=_FM)
+def _eval_atomic(h, r, t, R, A, lastA, step, dec, rho_a):
+    correct = 0
+    for i in range(h.shape[0]):
+        a = _fresh(A, lastA, h[i] * R + r[i], step, dec)
+        if rho_a > 0 and _argmax(a) == t[i]:
+            correct += 1
+        elif rho_a == 0 and t[i] == 0:
+            correct += 1
+    return correct / max(h.shape[0], 1)
+
+
+@njit(cache=True, fastmath=_FM)
+def _eval_two_hop(h, r1, r2, b, t, index, cot, R, A, B, S, C, D, M, lastA, lastB, lastS,
+                  lastC, lastD, lastM, step, dec, dec_m, rho, topk, perturb, prng):
+    """Exact-match accuracy.  CoT: b̂ = argmax ρ₁A[h,r1], then t̂ from stage 2 with b̂; both
+    must match.  ``perturb`` (stage-2 dependence test, teacher-forced b): 0 none, 1 replace h,
+    2 replace r1, 3 replace b, 4 replace r2 by ``prng`` values; returns stage-2 accuracy."""
+    E = A.shape[1]
+    z = np.empty(E)
+    q = np.empty(E)
+    kidx = np.empty(topk, np.int64)
+    correct = 0
+    n = h.shape[0]
+    for i in range(n):
+        if cot:
+            if perturb == 0:
+                a1 = _fresh(A, lastA, h[i] * R + r1[i], step, dec)
+                bh = _argmax(a1) if rho[1] > 0 else 0
+                if bh != b[i]:
+                    continue
+            hh, rr1, bb, rr2 = h[i], r1[i], b[i], r2[i]
+            if perturb == 1:
+                hh = prng[i] % E
+            elif perturb == 2:
+                rr1 = prng[i] % R
+            elif perturb == 3:
+                bb = prng[i] % E
+            elif perturb == 4:
+                rr2 = prng[i] % R
+            a2 = _fresh(A, lastA, bb * R + rr2, step, dec)
+            s2 = _fresh(S, lastS, bb * R + rr2, step, dec)
+            c2 = _fresh(C, lastC, hh * R + rr2, step, dec)
+            d2 = _fresh(D, lastD, rr1 * R + rr2, step, dec)
+            for e in range(E):
+                z[e] = rho[2] * (a2[e] + s2[e]) + c2[e] + d2[e]
+            if _argmax(z) == t[i]:
+                correct += 1
+        else:
+            a1 = _fresh(A, lastA, h[i] * R + r1[i], step, dec)
+            mx = a1[0]
+            for e in range(1, E):
+                if a1[e] > mx:
+                    mx = a1[e]
+            tot = 0.0
+            for e in range(E):
+                q[e] = math.exp(a1[e] - mx)
+                tot += q[e]
+            for e in range(E):
+                q[e] /= tot
+            kk = _topk(q, topk, kidx)
+            if index[i] >= 0:
+                mrow = _fresh(M, lastM, index[i], step, dec_m)
+                for e in range(E):
+                    z[e] = mrow[e]
+            else:
+                for e in range(E):
+                    z[e] = 0.0
+            for ii in range(kk):
+                e0 = kidx[ii]
+                br = _fresh(B, lastB, e0 * R + r2[i], step, dec)
+                w = rho[3] * q[e0]
+                for e in range(E):
+                    z[e] += w * br[e]
+            if _argmax(z) == t[i]:
+                correct += 1
+    return correct / max(n, 1)
