@@ -8,7 +8,7 @@ import numpy as np
 from .registry import register
 
 _FULL = {"steps": 60_000, "eval_every": 1000, "n_eval": 5000}
-_QUICK = {"steps": 600, "eval_every": 200, "n_eval": 300}
+_QUICK = {"steps": 600, "eval_every": 50, "n_eval": 300}
 
 
 def _fig3_config(quick: bool, seed: int):
