@@ -244,23 +244,59 @@ def cmd_info(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """The main job on built-in defaults: describe the task, show samples, check invariants."""
-    from .config import Seeds
+    """The main job on built-in defaults, one minute on a laptop core: (1) the task and its
+    invariants, (2) a minimal induction-head model trained on reddy-fig3 showing the slow phase
+    and the abrupt ICL transition, (3) the nested-logits plateau formula against its gradient
+    flow, (4) a logistic fit of the simulated curve locating the transition."""
+    import time as _time
+
+    import numpy as np
+
+    from .config import Seeds, apply_overrides
+    from .fit import fit_curve, make_model
+    from .fit.curves import from_arrays
+    from .induction_head.model import IH_PRESETS
+    from .induction_head.train import train_ih
     from .tasks.icl import ICLTask, TaskConfig
     from .tasks.icl_stats import task_statistics
+    from .theory.analysis import plateau_estimate
+    from .theory.nested_logits import NestedLogitsConfig, gradient_flow
+    t0 = _time.perf_counter()
+    print("== 1. the in-context classification task (Reddy 2024), defaults")
     task = ICLTask(TaskConfig(), Seeds(seed=0))
     print(task.describe())
-    batch = task.sample("train", 2)
-    print("\ntwo training sequences:")
-    for i in range(len(batch)):
-        print()
-        print(_format_sequence(task, batch, i))
+    batch = task.sample("train", 1)
+    print()
+    print(_format_sequence(task, batch, 0))
     rows = task_statistics(task, n=args.n)
     bad = [r for r in rows if not r.ok]
-    print(f"\nstatistical invariants on {args.n} training sequences: "
-          f"{len(rows) - len(bad)}/{len(rows)} hold"
-          + ("" if not bad else "; failing: " + ", ".join(r.name for r in bad)))
-    print("next: `minimal task stats` for the full table, `minimal figures` for the figures")
+    print(f"statistical invariants on {args.n} sequences: {len(rows) - len(bad)}/{len(rows)} "
+          "hold" + ("" if not bad else "; failing: " + ", ".join(r.name for r in bad)))
+    print("\n== 2. minimal induction-head model ih3 on reddy-fig3 (K=256, B=1, p_C=0.8)")
+    cfg = apply_overrides(IH_PRESETS.get("reddy-fig3"), [
+        "ih.lr_attn=0.1", "ih.lr_clf=0.1", "train.steps=6000", "train.eval_every=250",
+        "task.n_eval=1000"])
+    res = train_ih(cfg, args.out, progress=not args.quiet)
+    m = res.metrics
+    print(f"{'step':>6} {'IC acc':>7} {'CLA':>6} {'w=σ(β1)':>8} {'TILA2':>6} {'alpha':>6}")
+    for i in range(0, len(m["step"]), 2):
+        print(f"{int(m['step'][i]):>6} {m['ic_acc'][i]:>7.3f} {m['cla'][i]:>6.3f} "
+              f"{m['ila1'][i]:>8.3f} {m['tila2'][i]:>6.3f} {m['alpha'][i]:>6.2f}")
+    print("\n== 3. nested-logits theory (N=8, L=32, B=1, eps=0.1, beta1(0)=-2)")
+    nl = NestedLogitsConfig()
+    tr = gradient_flow(nl, 3 * plateau_estimate(nl))
+    print(f"plateau formula t* = {plateau_estimate(nl):.1f}; gradient flow: p_correct > 1/2 at "
+          f"t = {tr.events['p_correct>0.5']:.1f}")
+    print("\n== 4. fitting the simulated curve with a logistic")
+    fit = fit_curve(from_arrays(m["step"], m["ic_acc"], "step", "ic_acc"),
+                    make_model("logistic"))
+    ci = fit.t_transition_ci
+    print(f"transition at step {fit.t_transition:.0f}" +
+          (f" (95% interval {ci[0]:.0f}-{ci[1]:.0f})" if ci else "") +
+          f", plateaus {fit.params['low']:.3f} -> {fit.params['high']:.3f}, R² {fit.r2:.4f}")
+    print(f"\ndone in {_time.perf_counter() - t0:.0f} s.  Next: `minimal train --preset "
+          "reddy-fig3 --out runs/fig3` (full network), `minimal theory --help`, "
+          "`minimal fit --help`, `minimal figures --list`.")
     return 0 if not bad else 1
 
 
@@ -296,9 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"minimal {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    d = sub.add_parser("demo", help="the main job on built-in defaults")
+    d = sub.add_parser("demo", help="the main job on built-in defaults (about a minute)")
     d.add_argument("--n", type=_positive_int("--n"), default=5000,
                    help="sequences for the invariant check (default 5000)")
+    d.add_argument("--out", default=None, help="also save the minimal-model run here")
+    d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=cmd_demo)
 
     i = sub.add_parser("info", help="versions, threads, threading layer, cache directory")
