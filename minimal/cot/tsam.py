@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from .._vexp import _like, _vexp
 from ..nets._kernels import _FM
 
 from ..config import check_bool, check_choice, check_float, check_int, set_field
@@ -81,7 +82,7 @@ def _fresh(store, last, row, step, decay_pow_base):
     """Bring ``store[row]`` up to ``step`` (lazy multiplicative decay) and return it."""
     d = step - last[row]
     if d > 0:
-        f = decay_pow_base ** d
+        f = _like(store, decay_pow_base ** d)
         r = store[row]
         for e in range(r.shape[0]):
             r[e] *= f
@@ -90,21 +91,22 @@ def _fresh(store, last, row, step, decay_pow_base):
 
 
 @njit(cache=True, fastmath=_FM)
-def _softmax_grad(z, target, out):
-    """out = softmax(z) − onehot(target); returns the cross-entropy."""
+def _softmax_grad(z, target, out, scratch):
+    """out = softmax(z) − onehot(target); returns the cross-entropy (float64).
+
+    Works in the dtype of ``z``/``out``; ``scratch`` is an int32 work row for ``_vexp``."""
     mx = z[0]
     for e in range(1, z.shape[0]):
         if z[e] > mx:
             mx = z[e]
+    _vexp(z, mx, out, scratch)
     tot = 0.0
     for e in range(z.shape[0]):
-        v = math.exp(z[e] - mx)
-        out[e] = v
-        tot += v
-    inv = 1.0 / tot
+        tot += out[e]
+    inv = _like(out, 1.0 / tot)
     for e in range(z.shape[0]):
         out[e] *= inv
-    loss = -math.log(max(out[target], 1e-300))
+    loss = math.log(tot) - (z[target] - mx)
     out[target] -= 1.0
     return loss
 
@@ -146,11 +148,12 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
     g_row = np.empty(max_entries, np.int64)
     g_idx = np.empty(max_entries, np.int64)      # which gradient vector
     g_scale = np.empty(max_entries)              # and its multiplier
-    g_vec = np.empty((bs * 3 + 4, E), np.float32)
-    z = np.empty(E)
-    g = np.empty(E)
-    q = np.empty(E)
-    dq = np.zeros(E)
+    g_vec = np.empty((bs * 3 + 4, E), A.dtype)
+    z = np.empty(E, A.dtype)
+    g = np.empty(E, A.dtype)
+    q = np.empty(E, A.dtype)
+    dq = np.zeros(E, A.dtype)
+    scratch = np.empty(E, np.int32)
     kidx = np.empty(topk, np.int64)
     loss_sum = 0.0
     n_terms = 0
@@ -167,9 +170,10 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                 h, r, t = atomic[it, 0], atomic[it, 1], atomic[it, 2]
                 row = h * R + r
                 a = _fresh(A, lastA, row, step, dec)
+                r0 = _like(z, rho[0])
                 for e in range(E):
-                    z[e] = rho[0] * a[e]
-                loss_sum += _softmax_grad(z, t, g)
+                    z[e] = r0 * a[e]
+                loss_sum += _softmax_grad(z, t, g, scratch)
                 n_terms += 1
                 gr = 0.0
                 for e in range(E):
@@ -188,9 +192,10 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
             if cot:
                 row1 = h * R + r1
                 a1 = _fresh(A, lastA, row1, step, dec)
+                r1g = _like(z, rho[1])
                 for e in range(E):
-                    z[e] = rho[1] * a1[e]
-                loss_sum += _softmax_grad(z, b, g)
+                    z[e] = r1g * a1[e]
+                loss_sum += _softmax_grad(z, b, g, scratch)
                 n_terms += 1
                 gr = 0.0
                 for e in range(E):
@@ -210,9 +215,10 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                 s2 = _fresh(S, lastS, rb, step, dec)
                 c2 = _fresh(C, lastC, rc, step, dec)
                 d2 = _fresh(D, lastD, rd, step, dec)
+                r2g = _like(z, rho[2])
                 for e in range(E):
-                    z[e] = rho[2] * (a2[e] + s2[e]) + c2[e] + d2[e]
-                loss_sum += _softmax_grad(z, t, g)
+                    z[e] = r2g * (a2[e] + s2[e]) + c2[e] + d2[e]
+                loss_sum += _softmax_grad(z, t, g, scratch)
                 n_terms += 1
                 gr = 0.0
                 for e in range(E):
@@ -234,12 +240,13 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                 for e in range(1, E):
                     if a1[e] > mx:
                         mx = a1[e]
+                _vexp(a1, mx, q, scratch)
                 tot = 0.0
                 for e in range(E):
-                    q[e] = math.exp(a1[e] - mx)
                     tot += q[e]
+                inv = _like(q, 1.0 / tot)
                 for e in range(E):
-                    q[e] /= tot
+                    q[e] *= inv
                 kk = _topk(q, topk, kidx)
                 mrow = _fresh(M, lastM, j, step, dec_m)
                 for e in range(E):
@@ -247,10 +254,10 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                 for ii in range(kk):
                     e0 = kidx[ii]
                     br = _fresh(B, lastB, e0 * R + r2, step, dec)
-                    w = rho[3] * q[e0]
+                    w = _like(z, rho[3] * q[e0])
                     for e in range(E):
                         z[e] += w * br[e]
-                loss_sum += _softmax_grad(z, t, g)
+                loss_sum += _softmax_grad(z, t, g, scratch)
                 n_terms += 1
                 # gate, B rows, M row, and the bridge distribution
                 gr = 0.0
@@ -264,7 +271,7 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                     for e in range(E):
                         dot += g[e] * br[e]
                     gr += q[e0] * dot
-                    dq[e0] = rho[3] * dot
+                    dq[e0] = _like(dq, rho[3] * dot)
                     qdq += q[e0] * dq[e0]
                     g_store[ne] = 1
                     g_row[ne] = e0 * R + r2
@@ -279,8 +286,9 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                 ne += 1
                 nv += 1
                 # softmax backward through q = softmax(A[h, r1]) (dq is zero off the top-k)
+                qdq_t = _like(q, qdq)
                 for e in range(E):
-                    g_vec[nv, e] = -q[e] * qdq
+                    g_vec[nv, e] = -q[e] * qdq_t
                 for ii in range(kk):
                     e0 = kidx[ii]
                     g_vec[nv, e0] += q[e0] * dq[e0]
@@ -307,7 +315,7 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                 tgt = _fresh(D, lastD, rw, step, dec)
             else:
                 tgt = _fresh(M, lastM, rw, step, dec_m)
-            f = lr * g_scale[k]
+            f = _like(tgt, lr * g_scale[k])
             gv = g_vec[g_idx[k]]
             for e in range(E):
                 tgt[e] -= f * gv[e]

@@ -104,14 +104,17 @@ def make_figures(names: list[str] | None, out: str | Path, quick: bool = False, 
             fig.savefig(path, dpi=130 if ext == "png" else None, bbox_inches="tight")
             files.append(path.name)
         t2 = time.perf_counter()
+        import matplotlib.pyplot as plt
+        plt.close(fig)
         entry = {"name": name, "description": spec.description, "files": files,
                  "quick": quick, "seed": seed, "params": _jsonable(data.get("params", {})),
                  "data_s": round(t1 - t0, 3), "plot_s": round(t2 - t1, 3),
                  "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
         manifest["figures"][name] = entry
+        manifest["versions"] = package_versions()
+        # Record each figure as soon as it exists, so an interrupted long run keeps its manifest.
+        atomic_write_json(mpath, manifest)
         entries.append(entry)
         if progress:
             print(f"figure {name}: wrote {', '.join(files)} ({t2 - t0:.1f} s)", flush=True)
-    manifest["versions"] = package_versions()
-    atomic_write_json(mpath, manifest)
     return entries
