@@ -197,7 +197,8 @@ def test_level1_step_matches_reference_gradients(cot):
         model.rho[i] -= 2 * h
         dn = _ref_loss(model, atomic, two, cot)
         fd = (up - dn) / (2 * h)
-        expected = max(0.0, rho0[i] - cfg.lr * cfg.rho_lr_scale * fd / cfg.batch_size)
+        scale = cfg.rhoI_lr_scale if i == 3 else cfg.rho_lr_scale
+        expected = max(0.0, rho0[i] - cfg.lr * scale * fd / cfg.batch_size)
         assert rho1[i] == pytest.approx(expected, rel=1e-6, abs=1e-9), i
     assert L0 > 0
 

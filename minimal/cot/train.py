@@ -106,6 +106,12 @@ class TSAM:
             self.last[k][...] = arrays[f"last.{k}"]
         self.rho[...] = arrays["rho"]
 
+    def gate_lrs(self) -> np.ndarray:
+        """Learning rates of the gates (ρ_a, ρ₁, ρ₂, ρ_I)."""
+        c = self.cfg
+        g = c.lr * c.rho_lr_scale
+        return np.array([g, g, g, c.lr * c.rhoI_lr_scale])
+
     def train(self, order, start_pos, n_steps):
         c, s = self.cfg, self.stores
         L = self.last
@@ -114,7 +120,7 @@ class TSAM:
                                  s["S"], s["C"], s["D"], s["M"], L["A"], L["B"], L["S"], L["C"],
                                  L["D"], L["M"], self.rho, c.lr, self.dec, self.dec_m,
                                  c.m_lr_ratio, c.cd_lr_scale, c.bridge_topk,
-                                 c.lr * c.rho_lr_scale)
+                                 self.gate_lrs())
         self.step += n_steps
         return loss, n
 
