@@ -28,7 +28,10 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from .nets._kernels import _FM
+# Floating-point reductions (dot products over D or d) vectorise only when LLVM may reassociate;
+# no-NaN/no-Inf assumptions are *not* granted, so the max-subtracted softmax stays exact.
+# (Shared by every kernel module; defined here because this module has no package imports.)
+_FM = {"reassoc", "contract", "nsz", "arcp"}
 
 _LOG2E = np.float32(1.4426950408889634)
 _TMIN = np.float32(-126.0)

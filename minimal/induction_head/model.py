@@ -25,7 +25,7 @@ from numba import njit
 from ..config import PresetRegistry, Seeds, check_bool, check_choice, check_float, set_field
 from ..errors import ConfigError
 from ..nets.config import OptimConfig, TrainConfig
-from ..nets._kernels import _FM, _axpy, _dot
+from ..nets._kernels import _FM, _axpy, _cross_entropy, _dot
 from ..tasks.icl import TASK_PRESETS, Batch, TaskConfig
 
 VARIANTS = ("ih3", "ih2", "ih2-labels")
@@ -182,40 +182,14 @@ def _attend_backward(C, th, variant, Pm, dU, dx, dl, w):
 
 
 @njit(cache=True)
-def _xent(logits, y):
-    nb, L = logits.shape
-    dlog = np.empty_like(logits)
-    total = 0.0
-    correct = 0
-    for b in range(nb):
-        mx = logits[b, 0]
-        am = 0
-        for c in range(1, L):
-            if logits[b, c] > mx:
-                mx = logits[b, c]
-                am = c
-        if am == y[b]:
-            correct += 1
-        tot = 0.0
-        for c in range(L):
-            tot += math.exp(logits[b, c] - mx)
-        lse = mx + math.log(tot)
-        total += lse - logits[b, y[b]]
-        for c in range(L):
-            dlog[b, c] = math.exp(logits[b, c] - lse) / nb
-        dlog[b, y[b]] -= 1.0 / nb
-    return total / nb, dlog, correct
-
-
-@njit(cache=True)
 def _step_linear(C, y, th, W, variant, gth, gW, P, U, dx, dl):
     w = _attend(C, th, variant, P, U, dx, dl)
     logits = np.dot(U, W.T)
-    loss, dlog, correct = _xent(logits, y)
+    loss, dlog, ok = _cross_entropy(logits, y)
     gW[:, :] = np.dot(dlog.T, U)
     dU = np.dot(dlog, W)
     gth[:] = _attend_backward(C, th, variant, P, dU, dx, dl, w)
-    return loss, correct
+    return loss, ok.sum()
 
 
 @njit(cache=True, fastmath=_FM)
@@ -262,10 +236,10 @@ def _step_mlp(C, y, th, W1, Wh, bias, Wout, variant, gth, gW1, gWh, gbias, gWout
               dl, Hs, Z):
     w = _attend(C, th, variant, P, U, dx, dl)
     logits = _mlp3_fwd(U, W1, Wh, bias, Wout, Hs, Z)
-    loss, dlog, correct = _xent(logits, y)
+    loss, dlog, ok = _cross_entropy(logits, y)
     dU = _mlp3_bwd(U, dlog, W1, Wh, Wout, Hs, Z, gW1, gWh, gbias, gWout)
     gth[:] = _attend_backward(C, th, variant, P, dU, dx, dl, w)
-    return loss, correct
+    return loss, ok.sum()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -29,9 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
-# Floating-point reductions (dot products over D or d) vectorise only when LLVM may reassociate;
-# no-NaN/no-Inf assumptions are *not* granted, so the max-subtracted softmax stays exact.
-_FM = {"reassoc", "contract", "nsz", "arcp"}
+from .._vexp import _FM, _like, _vexp  # _FM: the fastmath flags of every kernel
 
 
 # ----------------------------------------------------------------------------------------------
@@ -242,23 +240,28 @@ def _cross_entropy(logits, y):
     nb, L = logits.shape
     dlog = np.empty_like(logits)
     correct = np.zeros(nb, np.bool_)
+    scratch = np.empty(L, np.int32)
+    inv_nb = _like(dlog, 1.0 / nb)
     total = 0.0
     for b in range(nb):
-        mx = logits[b, 0]
+        row = logits[b]
+        mx = row[0]
         am = 0
         for c in range(1, L):
-            if logits[b, c] > mx:
-                mx = logits[b, c]
+            if row[c] > mx:
+                mx = row[c]
                 am = c
         correct[b] = am == y[b]
+        d = dlog[b]
+        _vexp(row, mx, d, scratch)                 # exp(z - max), SIMD for float32
         tot = 0.0
         for c in range(L):
-            tot += math.exp(logits[b, c] - mx)
-        lse = mx + math.log(tot)
-        total += lse - logits[b, y[b]]
+            tot += d[c]
+        total += math.log(tot) - (row[y[b]] - mx)
+        f = _like(d, 1.0 / (tot * nb))
         for c in range(L):
-            dlog[b, c] = math.exp(logits[b, c] - lse) / nb
-        dlog[b, y[b]] -= 1.0 / nb
+            d[c] *= f
+        d[y[b]] -= inv_nb
     return total / nb, dlog, correct
 
 
