@@ -121,7 +121,8 @@ def _jacobian_cov(J, sse, n, k):
     if S.size == 0 or S[0] == 0:
         return None, None, "zero Jacobian"
     keep = S > S[0] * 1e-10
-    inv = np.where(keep, 1.0 / np.maximum(S, 1e-300) ** 2, 0.0)
+    inv = np.zeros_like(S)
+    inv[keep] = 1.0 / S[keep] ** 2                  # dropped directions stay 0 (no 1/0)
     pinv_cov = (Vt.T * inv) @ Vt * s2
     if keep.all():
         return pinv_cov, pinv_cov, "jacobian"
