@@ -1,17 +1,18 @@
 """A vectorisable exponential for float32 rows inside Numba kernels.
 
 The PyPI build of llvmlite has no SVML, so ``math.exp`` in a Numba loop is a scalar libm call
-(~9 ns each); the softmax rows of the CoT stores spend most of their time there.  ``_vexp``
-computes ``out = exp(x)`` element-wise with only multiplies, adds, ``floor`` and an integer shift,
-which LLVM turns into SIMD code (~4x faster on 400-wide rows):
+(~9 ns each); the softmax rows of the CoT stores spent most of their time there.  ``_vexp``
+computes exponentials element-wise with only multiplies, adds, ``floor`` and an integer shift,
+which LLVM turns into SIMD code (~0.4 ns per element on 400-wide float32 rows):
 
     exp(x) = 2^t,  t = x·log2(e) = n + f,  n = floor(t),  f ∈ [0, 1)
     2^f ≈ p(f)  (degree-5 polynomial, relative error ≤ 1.5e-7 on [0, 1]),
     2^n        = the float32 whose exponent field is n + 127.
 
 The coefficients are a relative-error near-minimax fit of 2^f on [0, 1] (iteratively reweighted
-least squares on Chebyshev nodes, constant term pinned to 1).  Inputs below −87 are clamped, so
-the result is ≥ 2^−126 (the smallest normal float) instead of 0.  With float32 inputs the total
+least squares on Chebyshev nodes, constant term pinned to 1).  Arguments below −87.3 are clamped,
+so the result is ≥ 2^−126 (the smallest normal float) instead of 0; above 88 the result saturates
+at 2^127 instead of overflowing (softmax arguments are ≤ 0, far from either end).  With float32 inputs the total
 relative error is ≲ 1.5e-7 + 6e-8·|x| (the rounding of x·log2 e).  float64 arrays use math.exp.
 
 ``_vexp(x, shift, out, scratch)`` writes ``exp(x - shift)``: the shift folds the softmax's
@@ -35,6 +36,7 @@ _FM = {"reassoc", "contract", "nsz", "arcp"}
 
 _LOG2E = np.float32(1.4426950408889634)
 _TMIN = np.float32(-126.0)
+_TMAX = np.float32(127.0)
 _C0 = np.float32(1.0)
 _C1 = np.float32(0.6931530833244324)
 _C2 = np.float32(0.24015362560749054)
@@ -57,7 +59,7 @@ def _vexp_impl(x, shift, out, scratch):
             n_el = x.shape[0]
             s = np.float32(shift)
             for e in range(n_el):
-                t = max((x[e] - s) * _LOG2E, _TMIN)
+                t = min(max((x[e] - s) * _LOG2E, _TMIN), _TMAX)
                 n = np.floor(t)
                 f = t - n
                 p = _C5 * f + _C4
