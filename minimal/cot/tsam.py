@@ -145,6 +145,30 @@ def _topk(q, k, idx):
 
 
 @njit(cache=True, fastmath=_FM)
+def _gated_lookup(a, gate, target, z, gv, scratch):
+    """Cross-entropy of softmax(gate · a) at ``target``; writes gv = softmax − onehot (the
+    gradient w.r.t. the logits) and returns (loss, ∂loss/∂gate)."""
+    gz = _like(z, gate)
+    for e in range(a.shape[0]):
+        z[e] = gz * a[e]
+    loss = _softmax_grad(z, target, gv, scratch)
+    gr = 0.0
+    for e in range(a.shape[0]):
+        gr += gv[e] * a[e]
+    return loss, gr
+
+
+@njit(cache=True)
+def _push(g_store, g_row, g_idx, g_scale, ne, store, row, nv, scale):
+    """Record that row ``row`` of store ``store`` gets gradient vector ``nv`` × ``scale``."""
+    g_store[ne] = store
+    g_row[ne] = row
+    g_idx[ne] = nv
+    g_scale[ne] = scale
+    return ne + 1
+
+
+@njit(cache=True, fastmath=_FM)
 def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                  A, B, S, C, D, M, lastA, lastB, lastS, lastC, lastD, lastM, rho,
                  lr, dec, dec_m, lr_m, lr_cd, topk, lr_rho):
@@ -161,7 +185,6 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
     g_scale = np.empty(max_entries)              # and its multiplier
     g_vec = np.empty((bs * 3 + 4, E), A.dtype)
     z = np.empty(E, A.dtype)
-    g = np.empty(E, A.dtype)
     q = np.empty(E, A.dtype)
     dq = np.zeros(E, A.dtype)
     scratch = np.empty(E, np.int32)
@@ -180,44 +203,24 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
             if it < na:
                 h, r, t = atomic[it, 0], atomic[it, 1], atomic[it, 2]
                 row = h * R + r
-                a = _fresh(A, lastA, row, step, dec)
-                r0 = _like(z, rho[0])
-                for e in range(E):
-                    z[e] = r0 * a[e]
-                loss_sum += _softmax_grad(z, t, g, scratch)
+                loss, gr = _gated_lookup(_fresh(A, lastA, row, step, dec), rho[0], t, z,
+                                         g_vec[nv], scratch)
+                loss_sum += loss
                 n_terms += 1
-                gr = 0.0
-                for e in range(E):
-                    gr += g[e] * a[e]
-                    g_vec[nv, e] = g[e]
                 grho[0] += gr
-                g_store[ne] = 0
-                g_row[ne] = row
-                g_idx[ne] = nv
-                g_scale[ne] = rho[0]
-                ne += 1
+                ne = _push(g_store, g_row, g_idx, g_scale, ne, STORE_A, row, nv, rho[0])
                 nv += 1
                 continue
             j = it - na
             h, r1, r2, b, t = items[j, 0], items[j, 1], items[j, 2], items[j, 3], items[j, 4]
             if cot:
                 row1 = h * R + r1
-                a1 = _fresh(A, lastA, row1, step, dec)
-                r1g = _like(z, rho[1])
-                for e in range(E):
-                    z[e] = r1g * a1[e]
-                loss_sum += _softmax_grad(z, b, g, scratch)
+                loss, gr = _gated_lookup(_fresh(A, lastA, row1, step, dec), rho[1], b, z,
+                                         g_vec[nv], scratch)
+                loss_sum += loss
                 n_terms += 1
-                gr = 0.0
-                for e in range(E):
-                    gr += g[e] * a1[e]
-                    g_vec[nv, e] = g[e]
                 grho[1] += gr
-                g_store[ne] = 0
-                g_row[ne] = row1
-                g_idx[ne] = nv
-                g_scale[ne] = rho[1]
-                ne += 1
+                ne = _push(g_store, g_row, g_idx, g_scale, ne, STORE_A, row1, nv, rho[1])
                 nv += 1
                 rb = b * R + r2
                 rc = h * R + r2
@@ -229,20 +232,17 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                 r2g = _like(z, rho[2])
                 for e in range(E):
                     z[e] = r2g * (a2[e] + s2[e]) + c2[e] + d2[e]
-                loss_sum += _softmax_grad(z, t, g, scratch)
+                gv = g_vec[nv]
+                loss_sum += _softmax_grad(z, t, gv, scratch)
                 n_terms += 1
                 gr = 0.0
                 for e in range(E):
-                    gr += g[e] * (a2[e] + s2[e])
-                    g_vec[nv, e] = g[e]
+                    gr += gv[e] * (a2[e] + s2[e])
                 grho[2] += gr
-                for k_store, k_row, scale in ((0, rb, rho[2]), (2, rb, rho[2]), (3, rc, lr_cd),
-                                              (4, rd, lr_cd)):
-                    g_store[ne] = k_store
-                    g_row[ne] = k_row
-                    g_idx[ne] = nv
-                    g_scale[ne] = scale
-                    ne += 1
+                ne = _push(g_store, g_row, g_idx, g_scale, ne, STORE_A, rb, nv, rho[2])
+                ne = _push(g_store, g_row, g_idx, g_scale, ne, STORE_S, rb, nv, rho[2])
+                ne = _push(g_store, g_row, g_idx, g_scale, ne, STORE_C, rc, nv, lr_cd)
+                ne = _push(g_store, g_row, g_idx, g_scale, ne, STORE_D, rd, nv, lr_cd)
                 nv += 1
             else:
                 row1 = h * R + r1
@@ -268,33 +268,25 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                     w = _like(z, rho[3] * q[e0])
                     for e in range(E):
                         z[e] += w * br[e]
-                loss_sum += _softmax_grad(z, t, g, scratch)
+                gv = g_vec[nv]
+                loss_sum += _softmax_grad(z, t, gv, scratch)
                 n_terms += 1
                 # gate, B rows, M row, and the bridge distribution
                 gr = 0.0
                 qdq = 0.0
-                for e in range(E):
-                    g_vec[nv, e] = g[e]
                 for ii in range(kk):
                     e0 = kidx[ii]
                     br = B[e0 * R + r2]
                     dot = 0.0
                     for e in range(E):
-                        dot += g[e] * br[e]
+                        dot += gv[e] * br[e]
                     gr += q[e0] * dot
                     dq[e0] = _like(dq, rho[3] * dot)
                     qdq += q[e0] * dq[e0]
-                    g_store[ne] = 1
-                    g_row[ne] = e0 * R + r2
-                    g_idx[ne] = nv
-                    g_scale[ne] = rho[3] * q[e0]
-                    ne += 1
+                    ne = _push(g_store, g_row, g_idx, g_scale, ne, STORE_B, e0 * R + r2, nv,
+                               rho[3] * q[e0])
                 grho[3] += gr
-                g_store[ne] = 5
-                g_row[ne] = j
-                g_idx[ne] = nv
-                g_scale[ne] = lr_m
-                ne += 1
+                ne = _push(g_store, g_row, g_idx, g_scale, ne, STORE_M, j, nv, lr_m)
                 nv += 1
                 # softmax backward through q = softmax(A[h, r1]) (dq is zero off the top-k)
                 qdq_t = _like(q, qdq)
@@ -304,25 +296,21 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                     e0 = kidx[ii]
                     g_vec[nv, e0] += q[e0] * dq[e0]
                     dq[e0] = 0.0
-                g_store[ne] = 0
-                g_row[ne] = row1
-                g_idx[ne] = nv
-                g_scale[ne] = 1.0
-                ne += 1
+                ne = _push(g_store, g_row, g_idx, g_scale, ne, STORE_A, row1, nv, 1.0)
                 nv += 1
         # apply (rows are already fresh for this step)
         for k in range(ne):
             st = g_store[k]
             rw = g_row[k]
-            if st == 0:
+            if st == STORE_A:
                 tgt = _fresh(A, lastA, rw, step, dec)
-            elif st == 1:
+            elif st == STORE_B:
                 tgt = _fresh(B, lastB, rw, step, dec)
-            elif st == 2:
+            elif st == STORE_S:
                 tgt = _fresh(S, lastS, rw, step, dec)
-            elif st == 3:
+            elif st == STORE_C:
                 tgt = _fresh(C, lastC, rw, step, dec)
-            elif st == 4:
+            elif st == STORE_D:
                 tgt = _fresh(D, lastD, rw, step, dec)
             else:
                 tgt = _fresh(M, lastM, rw, step, dec_m)
