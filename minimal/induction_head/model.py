@@ -25,7 +25,7 @@ from numba import njit
 from ..config import PresetRegistry, Seeds, check_bool, check_choice, check_float, set_field
 from ..errors import ConfigError
 from ..nets.config import OptimConfig, TrainConfig
-from ..nets._kernels import _FM, _axpy, _cross_entropy, _dot
+from ..nets._kernels import _FM, _axpy, _cross_entropy, _dot, _relu_layer, _relu_layer_bwd
 from ..tasks.icl import TASK_PRESETS, Batch, TaskConfig
 
 VARIANTS = ("ih3", "ih2", "ih2-labels")
@@ -194,17 +194,10 @@ def _step_linear(C, y, th, W, variant, gth, gW, P, U, dx, dl):
 
 @njit(cache=True, fastmath=_FM)
 def _mlp3_fwd(U, W1, Wh, bias, Wout, Hs, Z):
-    Z[0] = np.dot(U, W1.T)
-    nb, h = Z[0].shape
-    for m in range(3):
-        if m > 0:
-            Z[m] = np.dot(Hs[m - 1], Wh[m - 1].T)
-        bm = bias[m]
-        for b in range(nb):
-            for e in range(h):
-                v = Z[m, b, e] + bm
-                Z[m, b, e] = v
-                Hs[m, b, e] = v if v > 0.0 else 0.0
+    """The network's MLP layers with a first layer of input width D (Hs[m] = ReLU(Z[m]))."""
+    _relu_layer(U, W1, bias[0], Z[0], Hs[0])
+    for m in range(1, 3):
+        _relu_layer(Hs[m - 1], Wh[m - 1], bias[m], Z[m], Hs[m])
     return np.dot(Hs[2], Wout.T)
 
 
@@ -212,22 +205,9 @@ def _mlp3_fwd(U, W1, Wh, bias, Wout, Hs, Z):
 def _mlp3_bwd(U, dlog, W1, Wh, Wout, Hs, Z, gW1, gWh, gbias, gWout):
     gWout[:, :] = np.dot(dlog.T, Hs[2])
     dh = np.dot(dlog, Wout)
-    for m in range(2, -1, -1):
-        nb, h = dh.shape
-        dz = np.empty_like(dh)
-        sb = 0.0
-        for b in range(nb):
-            for e in range(h):
-                v = dh[b, e] if Z[m, b, e] > 0.0 else 0.0
-                dz[b, e] = v
-                sb += v
-        gbias[m] = sb
-        if m > 0:
-            gWh[m - 1] = np.dot(dz.T, Hs[m - 1])
-            dh = np.dot(dz, Wh[m - 1])
-        else:
-            gW1[:, :] = np.dot(dz.T, U)
-            dh = np.dot(dz, W1)
+    for m in range(2, 0, -1):
+        dh, gbias[m] = _relu_layer_bwd(dh, Z[m], Hs[m - 1], Wh[m - 1], gWh[m - 1])
+    dh, gbias[0] = _relu_layer_bwd(dh, Z[0], U, W1, gW1)
     return dh
 
 

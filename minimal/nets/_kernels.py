@@ -218,19 +218,39 @@ def _qk_grads(WQ, WK, dA, H, gWQ, gWK):
 # ----------------------------------------------------------------------------------------------
 
 @njit(cache=True, fastmath=_FM)
+def _relu_layer(X, W, bias, Zm, Hm):
+    """One MLP layer with a scalar bias: Zm = X Wᵀ + bias, Hm = ReLU(Zm)."""
+    z = np.dot(X, W.T)
+    nb, w = z.shape
+    for b in range(nb):
+        for e in range(w):
+            v = z[b, e] + bias
+            Zm[b, e] = v
+            Hm[b, e] = v if v > 0.0 else 0.0
+
+
+@njit(cache=True, fastmath=_FM)
+def _relu_layer_bwd(dH, Zm, X, W, gW):
+    """Backward of :func:`_relu_layer`: gW = dZᵀ X; returns (∂/∂X, ∂/∂bias)."""
+    nb, w = dH.shape
+    dz = np.empty_like(dH)
+    sb = 0.0
+    for b in range(nb):
+        for e in range(w):
+            v = dH[b, e] if Zm[b, e] > 0.0 else 0.0
+            dz[b, e] = v
+            sb += v
+    gW[:, :] = np.dot(dz.T, X)
+    return np.dot(dz, W), sb
+
+
+@njit(cache=True, fastmath=_FM)
 def _mlp_fwd(h0, MW, Mb, Wout, Hs, Z):
     """Hs[0] = h0; Z[m] = Hs[m] W_mᵀ + b_m; Hs[m+1] = ReLU(Z[m]); returns logits."""
     M = MW.shape[0]
     Hs[0] = h0
     for m in range(M):
-        z = np.dot(Hs[m], MW[m].T)
-        nb, w = z.shape
-        bias = Mb[m]
-        for b in range(nb):
-            for e in range(w):
-                v = z[b, e] + bias
-                Z[m, b, e] = v
-                Hs[m + 1, b, e] = v if v > 0.0 else 0.0
+        _relu_layer(Hs[m], MW[m], Mb[m], Z[m], Hs[m + 1])
     return np.dot(Hs[M], Wout.T)
 
 
@@ -271,17 +291,7 @@ def _mlp_bwd(dlog, MW, Wout, Hs, Z, gMW, gMb, gWout):
     gWout[:, :] = np.dot(dlog.T, Hs[M])
     dh = np.dot(dlog, Wout)
     for m in range(M - 1, -1, -1):
-        nb, w = dh.shape
-        dz = np.empty_like(dh)
-        sb = 0.0
-        for b in range(nb):
-            for e in range(w):
-                v = dh[b, e] if Z[m, b, e] > 0.0 else 0.0
-                dz[b, e] = v
-                sb += v
-        gMb[m] = sb
-        gMW[m] = np.dot(dz.T, Hs[m])
-        dh = np.dot(dz, MW[m])
+        dh, gMb[m] = _relu_layer_bwd(dh, Z[m], Hs[m], MW[m], gMW[m])
     return dh
 
 
