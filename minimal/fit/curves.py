@@ -90,21 +90,22 @@ def _wandb_column(cols: dict, name: str) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+def _match(cols: dict, name: str) -> str | None:
+    """``name`` itself, or its W&B-exported variant, if the file has it."""
+    return name if name in cols else _wandb_column(cols, name)
+
+
 def _pick(cols: dict, requested: str | None, guesses, role: str, path) -> tuple[str, bool]:
     if requested is not None:
-        if requested in cols:
-            return requested, False
-        w = _wandb_column(cols, requested)
-        if w:
-            return w, False
+        found = _match(cols, requested)
+        if found:
+            return found, False
         raise CurveFileError(f"{path}: no column {requested!r} for {role}; columns: "
                              f"{', '.join(list(cols)[:12])}")
     for g in guesses:
-        if g in cols:
-            return g, True
-        w = _wandb_column(cols, g)
-        if w:
-            return w, True
+        found = _match(cols, g)
+        if found:
+            return found, True
     raise CurveFileError(f"{path}: cannot guess the {role} column; pass --{role} "
                          f"(columns: {', '.join(list(cols)[:12])})")
 

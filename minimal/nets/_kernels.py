@@ -144,18 +144,9 @@ def _axpy_u(out, alpha, C, pos, P0, b, j):
 
 @njit(cache=True, fastmath=_FM)
 def _dense_u(C, pos, P0, out):
-    nb, T, Dc = C.shape
-    for b in range(nb):
-        for t in range(T):
-            row = out[b, t]
-            for e in range(P0):
-                row[e] = 0.0
-            p = pos[b, t]
-            if p >= 0:
-                row[p] = 1.0
-            c = C[b, t]
-            for e in range(Dc):
-                row[P0 + e] = c[e]
+    """out[b, t] = the full token u_bt (one-hot position, then content) for every token."""
+    for t in range(C.shape[1]):
+        _dense_u_row(C, pos, P0, t, out[:, t])
 
 
 @njit(cache=True, fastmath=_FM)

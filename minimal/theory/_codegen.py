@@ -1,10 +1,10 @@
 """SymPy expressions → compiled scalar functions, cached on disk.
 
-:func:`compile_exprs` turns a list of SymPy expressions of scalar inputs into one Numba-compiled
+:func:`compile_lazy` turns a list of SymPy expressions of scalar inputs into one Numba-compiled
 function returning a tuple, via common-subexpression elimination and SymPy's Python printer (the
 same text ``lambdify`` would produce, without hand-copied formulas).  The generated source is
-written to a cache directory keyed by a hash of the expressions and imported from there, so later
-processes skip both SymPy and recompilation (Numba's own cache sits next to the file).
+written to a cache directory keyed by a hash of the model's definition and imported from there,
+so later processes skip both SymPy and recompilation (Numba's own cache sits next to the file).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 import sympy as sp
 from numba import njit
 from sympy.printing.pycode import PythonCodePrinter
+
+from ..runs import atomic_write_bytes
 
 
 def cache_dir() -> Path:
@@ -66,50 +68,13 @@ def generate_source(fname: str, inputs, outputs) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _key(name: str, inputs, outputs, extra: str = "") -> str:
-    h = hashlib.sha256()
-    h.update(name.encode())
-    h.update(extra.encode())
-    for s in inputs:
-        h.update(sp.srepr(s).encode())
-    for e in outputs:
-        h.update(sp.srepr(e).encode())
-    h.update(sp.__version__.encode())
-    return h.hexdigest()[:16]
-
-
-def compile_exprs(name: str, inputs, outputs, extra: str = ""):
-    """Numba function ``f(*inputs) -> tuple(outputs)`` (float64), generated once and cached.
-
-    ``extra`` is further Python source appended to the generated module (e.g. a compiled loop
-    that calls the function as a module global, which keeps Numba's cache usable); it can
-    refer to the function as ``FN``.  With ``extra`` the module itself is returned.
-    """
-    key = _key(name, inputs, outputs, extra)
-    modname = f"minimal_gen_{name}_{key}"
-    if modname in sys.modules:
-        mod = sys.modules[modname]
-        return mod if extra else getattr(mod, "_py_" + name + "_jit")
-    path = cache_dir() / f"{modname}.py"
-    if not path.exists():
-        src = generate_source("_py_" + name, inputs, outputs)
-        src += f"\n\nfrom numba import njit\n_py_{name}_jit = njit(cache=True, fastmath=False)(_py_{name})\n"
-        if extra:
-            src += "\nimport numpy as np\nFN = _py_" + name + "_jit\n\n" + extra + "\n"
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(src)
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(modname, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = mod
-    spec.loader.exec_module(mod)
-    return mod if extra else getattr(mod, "_py_" + name + "_jit")
-
-
 def compile_lazy(name: str, key_material: str, build, extra: str = ""):
-    """Like :func:`compile_exprs`, but keyed by ``key_material`` (e.g. the source text of the
-    model definition) so that a cached module is imported without running SymPy at all;
-    ``build()`` returns (inputs, outputs) and is called only on a cache miss."""
+    """Module with ``FN = f(*inputs) -> tuple(outputs)`` (float64, Numba), generated once and
+    cached on disk, keyed by ``key_material`` (e.g. the source text of the model definition) so
+    that a cached module is imported without running SymPy at all.  ``build()`` returns
+    (inputs, outputs) and is called only on a cache miss.  ``extra`` is further Python source
+    appended to the module (e.g. a compiled loop that calls ``FN`` as a module global, which
+    keeps Numba's cache usable)."""
     h = hashlib.sha256((name + key_material + extra + sp.__version__).encode()).hexdigest()[:16]
     modname = f"minimal_gen_{name}_{h}"
     if modname not in sys.modules:
@@ -119,9 +84,7 @@ def compile_lazy(name: str, key_material: str, build, extra: str = ""):
             src = generate_source("_py_" + name, inputs, outputs)
             src += (f"\n\nfrom numba import njit\nimport numpy as np\n"
                     f"FN = _py_{name}_jit = njit(cache=True)(_py_{name})\n\n" + extra + "\n")
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(src)
-            os.replace(tmp, path)
+            atomic_write_bytes(path, src.encode())
         spec = importlib.util.spec_from_file_location(modname, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[modname] = mod
@@ -129,4 +92,4 @@ def compile_lazy(name: str, key_material: str, build, extra: str = ""):
     return sys.modules[modname]
 
 
-__all__ = ["compile_exprs", "compile_lazy", "generate_source", "cache_dir", "njit"]
+__all__ = ["compile_lazy", "generate_source", "cache_dir", "njit"]
