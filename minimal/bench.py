@@ -93,8 +93,9 @@ def bench_net(quick: bool = False) -> dict:
     from .env import tune_malloc
     from .nets import reference as ref
     from .nets.attention import AttentionNet
-    from .nets.config import NetConfig, OptimConfig
-    from .optim import make_optimizer
+    from .nets.config import NetConfig
+    from .training.config import OptimConfig
+    from .training.optim import make_optimizer
     from .tasks.icl import ICLTask, TaskConfig
     tune_malloc()
     cfg = TaskConfig()
@@ -190,7 +191,7 @@ def bench_theory(quick: bool = False) -> dict:
     from .theory._codegen import cache_dir, generate_source
     from .theory.analysis import plateau_estimate
     t0 = time.perf_counter()
-    fns = nl.compiled()
+    nl.compiled()
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
     d = nl.derivation.__wrapped__()
@@ -227,9 +228,10 @@ def bench_ih(quick: bool = False) -> dict:
     shared trainer's inner loop (fresh batch from the generator + forward/backward + SGD);
     ``model_only_s`` reuses one pre-generated batch (generator excluded)."""
     from .env import tune_malloc
-    from .induction_head.model import IHConfig, IHModel
-    from .nets.config import OptimConfig
-    from .optim import make_optimizer
+    from .induction_head.config import IHConfig
+    from .induction_head.model import IHModel
+    from .training.config import OptimConfig
+    from .training.optim import make_optimizer
     from .tasks.icl import ICLTask, TASK_PRESETS
     tune_malloc()
     tcfg = TASK_PRESETS.get("reddy-fig3")

@@ -60,14 +60,18 @@ def thread_env() -> dict[str, str | None]:
     return {v: os.environ.get(v) for v in THREAD_VARS + ("NUMBA_NUM_THREADS",)}
 
 
-def blas_info() -> dict:
-    """BLAS library NumPy uses and its thread count, where threadpoolctl is available."""
+def git_commit() -> str | None:
+    """The git commit of the package source when it runs from a git checkout, else None."""
+    import subprocess
+    here = os.path.dirname(os.path.abspath(__file__))
+    if not os.path.exists(os.path.join(os.path.dirname(here), ".git")):
+        return None
     try:
-        from threadpoolctl import threadpool_info  # optional
-    except ImportError:
-        return {"threadpoolctl": None}
-    return {"pools": [{k: d.get(k) for k in ("user_api", "internal_api", "num_threads",
-                                             "version")} for d in threadpool_info()]}
+        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def environment() -> dict:
@@ -80,6 +84,7 @@ def environment() -> dict:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "executable": sys.executable,
+        "git_commit": git_commit(),
     }
 
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import csv
 import itertools
-import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from .config import apply_overrides, to_dict
-from .runs import MetricsLog, Run, read_metrics
+from .config import apply_overrides
+from .runs import MetricsLog, Run
 
 
 def _worker_init():

@@ -56,7 +56,7 @@ def test_task_stats(capsys):
     (["task", "sample", "--n", "0"], "--n=0 is invalid"),
     (["task", "stats", "--seed", "-4"], "--seed=-4 is invalid"),
     (["figures", "nope", "--out", "/tmp/x"], "unknown figure"),
-    (["bench", "nope"], "unknown benchmark"),
+    (["bench", "nope"], "invalid choice: 'nope'"),
     (["nope"], "invalid choice"),
 ])
 def test_bad_input_is_one_line_error(capsys, argv, needle):
@@ -217,7 +217,7 @@ def test_fit_cli(tmp_path, capsys):
     code, _, err = run(capsys, "fit", str(p), "--y", "nope")
     assert code == 2 and "no column 'nope'" in err
     code, _, err = run(capsys, "fit", str(p), "--model", "nope")
-    assert code == 2 and "unknown model" in err
+    assert code == 2 and "--model='nope' is invalid" in err
     code, out, _ = run(capsys, "fit", "--list")
     assert "nested-logits" in out and "ih-minimal" in out
 

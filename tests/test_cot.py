@@ -147,7 +147,7 @@ def _ref_loss(model, items_atomic, items_two, cot):
 @pytest.mark.parametrize("cot", [True, False])
 def test_level1_step_matches_reference_gradients(cot):
     from minimal.cot.train import TSAM, order_for
-    from minimal.cot.tsam import TSAMConfig
+    from minimal.cot.config import TSAMConfig
     wcfg = small_world(n_entities=12, n_relations=4, k_out=3, lam=1.0)
     w = TwoHopWorld(wcfg, 2, warn=False)
     cfg = TSAMConfig(cot=cot, lr=1e-3, weight_decay=0.0, init_std=0.5, rho0=0.7,
@@ -207,14 +207,14 @@ def test_level1_step_matches_reference_gradients(cot):
 def test_product_law_and_cot_vs_nocot():
     from minimal.cot.train import COT_PRESETS, train_cot
     cfg = apply_overrides(COT_PRESETS.get("tiny"), {"train.steps": 900, "train.eval_every": 50})
-    _, m, _ = train_cot(cfg, None, progress=False)
+    m = train_cot(cfg, None, progress=False).metrics
     a, iid = m["id_atomic"], m["test_inferred_iid"]
     k = int(np.flatnonzero(a >= 0.5)[0])                 # early checkpoint: atomic crosses ½
     for j in (k, k + 1):
         assert abs(iid[j] - a[j] ** 2) < 0.15, (a[j], iid[j])
     assert iid[-1] > 0.9
     cfg2 = apply_overrides(cfg, {"model.cot": False, "train.steps": 900})
-    _, m2, _ = train_cot(cfg2, None, progress=False)
+    m2 = train_cot(cfg2, None, progress=False).metrics
     # chance is 1/|E| = 0.005; with 53 OOD test queries a few hits are luck (binomial bound)
     n_ood = len(TwoHopWorld(cfg.world, cfg.seeds, warn=False).probe_index["test_inferred_ood"])
     assert m2["test_inferred_ood"].max() * n_ood <= sps.binom.ppf(1 - 1e-4, n_ood, 1 / 200)

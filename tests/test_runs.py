@@ -153,12 +153,16 @@ def test_resume_continues_to_the_same_curve(tmp_path):
 
 
 def test_resume_rejects_a_different_config(tmp_path):
-    Run.create(tmp_path / "r", "toy", TaskRunConfig(), columns=COLS)
+    Run.create(tmp_path / "r", "toy", TaskRunConfig(), columns=COLS).close()
     with pytest.raises(RunDirError, match="task.B"):
         Run.resume(tmp_path / "r", "toy", TaskRunConfig(task=TaskConfig(B=4)), columns=COLS)
+    with pytest.raises(RunDirError, match="no checkpoint"):
+        Run.resume(tmp_path / "r", "toy", TaskRunConfig(), columns=COLS)
     run, ck = Run.resume(tmp_path / "r", "toy", TaskRunConfig(task=TaskConfig(B=4)),
-                         columns=COLS, allow_changes=["task.B"])
+                         columns=COLS, allow_changes=["task.B"], require_checkpoint=False)
     assert ck is None
+    assert run.manifest["history"][-1]["changes"] == {"task.B": [2, 4]}
+    run.close()
     with pytest.raises(RunDirError, match="not 'other'"):
         Run.resume(tmp_path / "r", "other")
     with pytest.raises(RunDirError, match="not a run directory"):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from minimal._vexp import _like, _vexp
+from minimal._numerics import _like, _vexp
 
 
 @njit(cache=False)
@@ -52,6 +52,10 @@ def test_float64_path_is_libm_exp():
     x = np.random.default_rng(1).normal(0, 10, 257)
     out = np.empty_like(x)
     _call(x, 1.5, out, np.empty(len(x), np.int32))
-    np.testing.assert_array_equal(out, np.exp(x - 1.5))
+    # the float64 path is the C library's exp; NumPy's own exp is a different implementation
+    # (SIMD on AVX-512 builds) and may differ in the last bit: both are correctly rounded to
+    # within 1 ulp, so they agree to 2 ulp (seen: 1 ulp on this machine)
+    np.testing.assert_array_max_ulp(out, np.exp(x - 1.5), maxulp=2)
+    np.testing.assert_array_equal(out, [math.exp(v - 1.5) for v in x])   # exactly libm
     assert _like_type(np.zeros(2, np.float32), 0.1) == float(np.float32(0.1)) != 0.1
     assert _like_type(np.zeros(2), 0.1) == 0.1

@@ -12,7 +12,6 @@ anchors of the paper (T4) only; other ξ are predictions.
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 import sympy as sp

@@ -9,15 +9,15 @@ from .registry import register
 
 def _runs(cache, name, axes, quick, seed, steps=None):
     from ..config import apply_overrides
-    from ..cot.train import COT_PRESETS
+    from ..cot.config import COT_PRESETS
     from ..sweeps import run_sweep
     base = COT_PRESETS.get("tiny" if quick else "small")
     base = apply_overrides(base, {"train.steps": steps or (600 if quick else 20_000),
                                   "train.eval_every": 50 if quick else 500})
     out = None if cache is None else cache / (name + ("-quick" if quick else ""))
     import json
-    rows = run_sweep(base, axes, [seed], "minimal.cot.figures_runner:run_keep",
-                     "minimal.cot.figures_runner:keep_curves", out, None, False, True,
+    rows = run_sweep(base, axes, [seed], "minimal.cot.experiments:run_keep",
+                     "minimal.cot.experiments:keep_curves", out, None, False, True,
                      kind=f"cot-{name}")
     for r in rows:
         if isinstance(r.get("curves"), str):

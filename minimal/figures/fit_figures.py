@@ -15,7 +15,8 @@ def fits_data(quick: bool = False, seed: int = 0, cache=None) -> dict:
     curve = from_arrays(m["step"], m["ic_acc"], "step", "ic_acc")
     out = {}
     for name in ("logistic", "nested-logits"):
-        r = fit_curve(curve, make_model(name, N=8, L=32, B=1, eps=0.1))
+        kw = {"N": 8, "L": 32, "B": 1, "eps": 0.1} if name == "nested-logits" else {}
+        r = fit_curve(curve, make_model(name, **kw))
         out[name] = {"x": r.x, "y": r.y, "fit": r.y_fit, "resid": r.residuals, "r2": r.r2,
                      "t": r.t_transition, "ci": r.t_transition_ci, "params": r.params,
                      "grid": np.linspace(r.x.min(), r.x.max(), 800)}

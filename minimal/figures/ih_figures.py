@@ -132,7 +132,7 @@ def init_plot(d: dict):
 
 def side_by_side_data(quick: bool = False, seed: int = 0, cache=None) -> dict:
     from ..config import apply_overrides
-    from ..induction_head.model import IH_PRESETS
+    from ..induction_head.config import IH_PRESETS
     from ..induction_head.train import train_ih
     from .net_figures import fig3_run_data, transition_step
     net = fig3_run_data(quick, seed, cache)["metrics"]

@@ -1,4 +1,5 @@
-"""Fitting phenomenological learning-dynamics models to logged learning curves.
+"""Fitting phenomenological learning-dynamics models to logged learning curves
+(docs/fitting.md).
 
     from minimal.fit import load_curve, make_model, fit_curve
     curve = load_curve("runs/fig3/metrics.csv", x="step", y="ic_acc")
@@ -6,8 +7,12 @@
     print(result.report())
 """
 
-from .core import FitResult, fit_curve
-from .curves import Curve, load_curve
-from .models import MODELS, make_model
+from .core import fit_curve
+from .curves import Curve, from_arrays, load_curve
+from .infer import model_for_curve
+from .models import CurveModel
+from .registry import MODELS, make_model
+from .result import FitResult
 
-__all__ = ["FitResult", "fit_curve", "Curve", "load_curve", "MODELS", "make_model"]
+__all__ = ["FitResult", "fit_curve", "Curve", "load_curve", "from_arrays", "MODELS",
+           "make_model", "model_for_curve", "CurveModel"]

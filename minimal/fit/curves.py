@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path

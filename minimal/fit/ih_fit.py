@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import CurveFileError
 from .curves import Curve
 from .models import CurveModel, midpoint_crossing
+from .result import FitResult
 
 
 class IHMinimalModel(CurveModel):
@@ -35,8 +36,7 @@ class IHMinimalModel(CurveModel):
         self.grid = tuple(float(b) for b in beta1_grid)
         self.seed = seed
         self.lr = float(lr)
-        self.column = "ic_acc"
-        self._sims: dict[float, tuple] = {}
+        self._sims: dict[tuple, tuple] = {}
 
     def param_names(self):
         return ["log10_time_scale", "beta1_0"]
@@ -44,14 +44,14 @@ class IHMinimalModel(CurveModel):
     def bounds(self):
         return np.array([-12.0, -10.0]), np.array([12.0, 6.0])
 
-    def simulate(self, beta1_0: float):
+    def simulate(self, beta1_0: float, column: str = "ic_acc"):
         """(steps, values) of the minimal model's ``column`` curve (cached)."""
-        key = round(float(beta1_0), 9)
+        key = (round(float(beta1_0), 9), column)
         if key not in self._sims:
             from ..config import apply_overrides
-            from ..induction_head.model import IHConfig, IHRunConfig
+            from ..induction_head.config import IHConfig, IHRunConfig
             from ..induction_head.train import train_ih
-            from ..nets.config import TrainConfig
+            from ..training.config import TrainConfig
             cfg = IHRunConfig(task=apply_overrides(self.task, {"n_eval": 500}),
                               ih=IHConfig(variant=self.variant, classifier=self.classifier,
                                           beta1_0=float(beta1_0), lr_attn=self.lr,
@@ -60,23 +60,23 @@ class IHMinimalModel(CurveModel):
                                                 eval_every=max(1, self.steps // 100)))
             cfg = apply_overrides(cfg, {"seeds.seed": self.seed})
             m = train_ih(cfg, None, progress=False).metrics
-            col = self.column if self.column in m else "ic_acc"
+            col = column if column in m else "ic_acc"
             self._sims[key] = (np.asarray(m["step"], float), np.asarray(m[col], float))
         return self._sims[key]
 
-    def predict(self, x, p):
-        steps, vals = self.simulate(p[1])
+    def predict(self, x, p, column: str = "ic_acc"):
+        steps, vals = self.simulate(p[1], column)
         return np.interp(np.asarray(x, float) / 10.0 ** p[0], steps, vals)
 
-    def fit_custom(self, curve: Curve):
+    def fit(self, curve: Curve, bootstrap: int = 0, seed: int = 0) -> FitResult:
+        """Derivative-free fit (see the module docstring); ``bootstrap``/``seed`` unused."""
         from scipy.optimize import minimize_scalar
-        from .core import FitResult
         lo_r, hi_r = self.y_range
         if ((curve.y < lo_r) | (curve.y > hi_r)).any():
             raise CurveFileError(f"{curve.source}: y values outside [{lo_r}, {hi_r}]")
-        if curve.y_name in ("ic_acc", "ic2_acc", "iw_acc", "test_acc", "loss", "tila2", "tla2",
-                            "cla", "ila1"):
-            self.column = curve.y_name
+        column = curve.y_name if curve.y_name in (
+            "ic_acc", "ic2_acc", "iw_acc", "test_acc", "loss", "tila2", "tla2", "cla",
+            "ila1") else "ic_acc"
         t0 = time.perf_counter()
         order = np.argsort(curve.x)
         x, y = curve.x[order], curve.y[order]
@@ -84,12 +84,12 @@ class IHMinimalModel(CurveModel):
         best = None
         nfev = 0
         for b in self.grid:
-            steps, vals = self.simulate(b)
+            steps, vals = self.simulate(b, column)
             mid_sim = midpoint_crossing(steps, vals) or float(np.median(steps))
             c = math.log10(max(mid_data, 1e-12) / max(mid_sim, 1e-12))
 
             def sse(ls, b=b):
-                r = self.predict(x, (ls, b)) - y
+                r = self.predict(x, (ls, b), column) - y
                 return float(r @ r)
 
             res = minimize_scalar(sse, bounds=(c - 2.0, c + 2.0), method="bounded",
@@ -99,15 +99,16 @@ class IHMinimalModel(CurveModel):
                 best = (res.x, b, res.fun)
         ls, b, sse_min = best
         n, k = len(y), 2
-        r = y - self.predict(x, (ls, b))
+        r = y - self.predict(x, (ls, b), column)
         h = 1e-3
-        curv = (self._sse(x, y, ls + h, b) - 2 * sse_min + self._sse(x, y, ls - h, b)) / h ** 2
+        curv = (self._sse(x, y, ls + h, b, column) - 2 * sse_min +
+                self._sse(x, y, ls - h, b, column)) / h ** 2
         s2 = sse_min / max(n - k, 1)
         se_ls = math.sqrt(2 * s2 / curv) if curv > 0 else float("nan")
         sst = float(((y - y.mean()) ** 2).sum())
         r2 = 1 - sse_min / sst if sst > 0 else float("nan")
         ll = n * math.log(max(sse_min, 1e-300) / n)
-        steps, vals = self.simulate(b)
+        steps, vals = self.simulate(b, column)
         t_sim = midpoint_crossing(steps, vals)
         t_tr = None if t_sim is None else t_sim * 10 ** ls
         ci = None if (t_tr is None or not np.isfinite(se_ls)) else (
@@ -117,13 +118,13 @@ class IHMinimalModel(CurveModel):
                 "stderr_method": "curvature of the squared error (time scale); beta1_0 on a "
                                  f"grid of spacing {grid_step}",
                 "grid": list(self.grid), "simulated_steps": self.steps,
-                "variant": self.variant, "classifier": self.classifier, "column": self.column,
+                "variant": self.variant, "classifier": self.classifier, "column": column,
                 "quantity": self.quantity}
         return FitResult(self.name, {"log10_time_scale": float(ls), "beta1_0": float(b)},
                          {"log10_time_scale": se_ls, "beta1_0": float("nan")}, float(r2),
                          ll + 2 * k, ll + k * math.log(n), n, t_tr, ci, r, x, y, y - r, None,
                          info, curve.source, curve.x_name, curve.y_name, self)
 
-    def _sse(self, x, y, ls, b):
-        r = self.predict(x, (ls, b)) - y
+    def _sse(self, x, y, ls, b, column):
+        r = self.predict(x, (ls, b), column) - y
         return float(r @ r)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ..errors import ConfigError, UnknownNameError
+from ..errors import ConfigError
 
 
 def midpoint_crossing(x, y) -> float | None:
@@ -67,6 +67,12 @@ class CurveModel:
     def describe(self) -> dict:
         return {"name": self.name, "quantity": self.quantity, "params": self.param_names(),
                 "description": self.description}
+
+    def fit(self, curve, bootstrap: int = 0, seed: int = 0):
+        """Fit this model to ``curve`` (bounded least squares unless a subclass overrides it);
+        returns a :class:`~minimal.fit.result.FitResult`."""
+        from .lsq import least_squares_fit
+        return least_squares_fit(self, curve, bootstrap=bootstrap, seed=seed)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,34 +263,3 @@ class ThreeFactorModel(CurveModel):
         prog[order] = _three_factor_progress(np.ascontiguousarray(tau[order]), a0, 1.0,
                                              max(min(0.5, 0.05 / a0), t_max / 20000.0))
         return p[2] + (p[3] - p[2]) * prog
-
-
-# ----------------------------------------------------------------------------------------------
-# registry
-# ----------------------------------------------------------------------------------------------
-
-MODELS = {
-    "logistic": "two plateaus joined by a sigmoid (onset, width, low, high)",
-    "nested-logits": "nested-logits gradient flow (time scale, initial beta1/alpha/xi, "
-                     "optional rate ratios)",
-    "three-factor": "scalar three-factor model (time scale, alpha0, low, high)",
-    "ih-minimal": "simulated minimal induction-head model (time scale, initial beta1; "
-                  "derivative-free)",
-}
-
-
-def make_model(name: str, quantity: str = "accuracy", **kw) -> CurveModel:
-    if name == "logistic":
-        return Logistic(quantity)
-    if name == "nested-logits":
-        return NestedLogitsModel(quantity=quantity, **{k: v for k, v in kw.items() if k in
-                                                       ("N", "L", "B", "eps", "rate_ratios",
-                                                        "free_init")})
-    if name == "three-factor":
-        return ThreeFactorModel(quantity)
-    if name == "ih-minimal":
-        from .ih_fit import IHMinimalModel
-        return IHMinimalModel(quantity=quantity, **{k: v for k, v in kw.items() if k in
-                                                    ("task", "variant", "classifier", "steps",
-                                                     "beta1_grid", "seed", "lr")})
-    raise UnknownNameError(f"unknown model {name!r}; available: {', '.join(MODELS)}")

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from ..config import apply_overrides
-from ..nets.config import TrainConfig
+from ..training.config import TrainConfig
 from ..sweeps import run_sweep
-from ..tasks.icl import TASK_PRESETS
-from .model import IHConfig, IHRunConfig
+from ..tasks.config import TASK_PRESETS
+from .config import IHConfig, IHRunConfig
 
 RUNNER = "minimal.induction_head.train:train_ih"
 SUMMARY = "minimal.sweeps:final_summary"
@@ -69,8 +69,12 @@ def data_dependence(variant: str = "ih3", classifier: str = "mlp3", seeds=(0, 1)
 def saddle_experiment(variant: str = "ih2-labels", Ns=(2, 4, 8), L_mults=(1, 2, 4),
                       seeds=range(6), steps: int = 20_000, classifier: str = "linear",
                       out=None, workers=None, progress: bool = True,
-                      resume: bool = False) -> list[dict]:
-    """B = 1, K = 256, p_C = 0.8 (fast ICL when L > N); L ∈ {N, 2N, 4N}."""
+                      resume: bool = False, quick: bool = False) -> list[dict]:
+    """B = 1, K = 256, p_C = 0.8 (fast ICL when L > N); L ∈ {N, 2N, 4N}.  ``quick``: N ∈
+    {2, 4} and L ∈ {N, 2N} only."""
+    if quick:
+        Ns = [n for n in Ns if n <= 4] or list(Ns)[:1]
+        L_mults = tuple(L_mults)[:2]
     pairs = [(N, m * N) for N in Ns for m in L_mults]
     base = _base("reddy-fig3", variant, classifier, steps, 1000)
     return run_sweep(base, {"task.N,task.L": pairs}, list(seeds), RUNNER, SUMMARY, out,
@@ -80,8 +84,12 @@ def saddle_experiment(variant: str = "ih2-labels", Ns=(2, 4, 8), L_mults=(1, 2, 
 def init_dependence(variants=("ih2", "ih3"), beta1s=(-4.0, -2.0, 0.0),
                     alphas=(-1.0, 0.0, 1.0), seeds=range(3), steps: int = 20_000,
                     classifier: str = "linear", out=None, workers=None,
-                    progress: bool = True, resume: bool = False) -> list[dict]:
-    """Grid of initial (β₁, α) × classifier seeds (small random classifier init), per variant."""
+                    progress: bool = True, resume: bool = False,
+                    quick: bool = False) -> list[dict]:
+    """Grid of initial (β₁, α) × classifier seeds (small random classifier init), per variant.
+    ``quick``: β₁ ∈ {−4, 0} and α = 0 only."""
+    if quick:
+        beta1s, alphas = (beta1s[0], beta1s[-1]), (0.0,)
     rows = []
     for v in variants:
         base = _base("reddy-fig3", v, classifier, steps, 1000, linear_init_std=0.01)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import HIDDEN
 
 
 def forward(params: dict, content: np.ndarray, variant: str, classifier: str) -> dict:

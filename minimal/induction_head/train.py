@@ -1,27 +1,39 @@
-"""``minimal ih``: train a minimal induction-head model into a run directory."""
+"""``minimal ih``: train a minimal induction-head model, through the training layer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..tasks.icl import ICLTask
-from ..trainer import TrainResult, run_training
-from .model import IHModel, IHRunConfig
+from ..training import GradientLearner, TrainResult, resume_config, run_learner
+from .config import IHRunConfig
+from .model import IHModel
 
 RUN_KIND = "ih"
+PROGRESS_KEYS = ("loss", "ic_acc", "iw_acc")
 
 
-def make_model(cfg: IHRunConfig) -> IHModel:
-    # the label vectors come from the world (a pure function of the world seed)
-    task = ICLTask(cfg.task, cfg.seeds, warn=False)
+def make_model(cfg: IHRunConfig, task: ICLTask | None = None) -> IHModel:
+    """The model of ``cfg`` (its label vectors come from the task's world seed)."""
+    task = task if task is not None else ICLTask(cfg.task, cfg.seeds, warn=False)
     return IHModel(cfg.ih, cfg.task, task.label_vectors)
 
 
-def train_ih(cfg: IHRunConfig, out: str | Path | None = None, resume: bool = False,
-             progress: bool = True, snapshots: bool = False, stop_after: int | None = None,
-             callback=None) -> TrainResult:
-    """Train the minimal model of ``cfg`` (``out=None``: in memory)."""
-    model = make_model(cfg)
-    return run_training(cfg, model, RUN_KIND, out, resume=resume, progress=progress,
-                        snapshots=snapshots, stop_after=stop_after, callback=callback,
-                        resolved={"variant": cfg.ih.variant, "classifier": cfg.ih.classifier})
+def train_ih(cfg: IHRunConfig | None = None, out: str | Path | None = None,
+             resume: bool = False, force: bool = False, progress: bool = True,
+             snapshots: bool = False, stop_after: int | None = None, callback=None,
+             evaluators=(), overrides=()) -> TrainResult:
+    """Train the minimal model of ``cfg`` (``out=None``: in memory).  Arguments as
+    :func:`minimal.nets.train.train`."""
+    if cfg is None:
+        cfg = resume_config(out, IHRunConfig, overrides) if resume else IHRunConfig()
+    task = ICLTask(cfg.task, cfg.seeds)
+    model = make_model(cfg, task)
+    learner = GradientLearner(model, task, cfg.optim, cfg.seeds.generator("init"),
+                              evaluators=evaluators, chunk=cfg.train.eval_chunk)
+    resolved = {"task": cfg.task.resolved(), "n_params": model.n_params(),
+                "variant": cfg.ih.variant, "classifier": cfg.ih.classifier}
+    return run_learner(learner, cfg.train, kind=RUN_KIND, config=cfg, seeds=cfg.seeds, out=out,
+                       resume=resume, force=force, progress=progress, snapshots=snapshots,
+                       stop_after=stop_after, callback=callback, resolved=resolved,
+                       postfix=PROGRESS_KEYS, desc="ih")

@@ -29,7 +29,8 @@ import math
 import numpy as np
 from numba import njit
 
-from .._vexp import _FM, _like, _vexp  # _FM: the fastmath flags of every kernel
+from .._numerics import (_FM, _axpy, _cross_entropy, _dot, _relu_layer,  # noqa: F401
+                         _relu_layer_bwd)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -56,22 +57,6 @@ def _proj(W, C, pos, P0, out):
 
 
 @njit(cache=True, fastmath=_FM)
-def _proj_rows(W, C, pos, P0, t, out):
-    """out[b, :] = W @ u_{b,t} for one position t."""
-    nb, T, Dc = C.shape
-    m = W.shape[0]
-    Wc = np.ascontiguousarray(W[:, P0:])
-    res = np.dot(np.ascontiguousarray(C[:, t, :]), Wc.T)
-    out[:, :] = res
-    if P0 > 0:
-        for b in range(nb):
-            p = pos[b, t]
-            if p >= 0:
-                for e in range(m):
-                    out[b, e] += W[e, p]
-
-
-@njit(cache=True, fastmath=_FM)
 def _gradW(dY, C, pos, P0, dW):
     """dW (m × d) += Σ_{b,t} dY[b, t] ⊗ u_bt."""
     nb, T, Dc = C.shape
@@ -89,57 +74,6 @@ def _gradW(dY, C, pos, P0, dW):
                     for e in range(m):
                         a[e] += row[e]
         dW[:, :P0] += acc.T
-
-
-@njit(cache=True, fastmath=_FM)
-def _gradW_rows(dY, C, pos, P0, t, dW):
-    """dW (m × d) += Σ_b dY[b] ⊗ u_{b,t} for one position t."""
-    nb, T, Dc = C.shape
-    m = dY.shape[1]
-    g = np.dot(dY.T, np.ascontiguousarray(C[:, t, :]))
-    dW[:, P0:] += g
-    if P0 > 0:
-        for b in range(nb):
-            p = pos[b, t]
-            if p >= 0:
-                for e in range(m):
-                    dW[e, p] += dY[b, e]
-
-
-@njit(cache=True, fastmath=_FM)
-def _dot(a, c):
-    """a · c over len(c), accumulated in the arrays' precision (vectorises: 1-D views only)."""
-    s = c.dtype.type(0)
-    for e in range(c.shape[0]):
-        s += a[e] * c[e]
-    return s
-
-
-@njit(cache=True, fastmath=_FM)
-def _axpy(out, alpha, c):
-    """out[:len(c)] += alpha · c (alpha cast to the arrays' precision)."""
-    a = c.dtype.type(alpha)
-    for e in range(c.shape[0]):
-        out[e] += a * c[e]
-
-
-@njit(cache=True, fastmath=_FM)
-def _dot_u(vec, C, pos, P0, b, j):
-    """vec · u_bj (vec has length d); convenience form for cold paths."""
-    s = _dot(vec[P0:], C[b, j])
-    p = pos[b, j]
-    if p >= 0:
-        s += vec[p]
-    return s
-
-
-@njit(cache=True, fastmath=_FM)
-def _axpy_u(out, alpha, C, pos, P0, b, j):
-    """out (length d) += alpha · u_bj."""
-    _axpy(out[P0:], alpha, C[b, j])
-    p = pos[b, j]
-    if p >= 0:
-        out[p] += alpha
 
 
 @njit(cache=True, fastmath=_FM)
@@ -209,33 +143,6 @@ def _qk_grads(WQ, WK, dA, H, gWQ, gWK):
 # ----------------------------------------------------------------------------------------------
 
 @njit(cache=True, fastmath=_FM)
-def _relu_layer(X, W, bias, Zm, Hm):
-    """One MLP layer with a scalar bias: Zm = X Wᵀ + bias, Hm = ReLU(Zm)."""
-    z = np.dot(X, W.T)
-    nb, w = z.shape
-    for b in range(nb):
-        for e in range(w):
-            v = z[b, e] + bias
-            Zm[b, e] = v
-            Hm[b, e] = v if v > 0.0 else 0.0
-
-
-@njit(cache=True, fastmath=_FM)
-def _relu_layer_bwd(dH, Zm, X, W, gW):
-    """Backward of :func:`_relu_layer`: gW = dZᵀ X; returns (∂/∂X, ∂/∂bias)."""
-    nb, w = dH.shape
-    dz = np.empty_like(dH)
-    sb = 0.0
-    for b in range(nb):
-        for e in range(w):
-            v = dH[b, e] if Zm[b, e] > 0.0 else 0.0
-            dz[b, e] = v
-            sb += v
-    gW[:, :] = np.dot(dz.T, X)
-    return np.dot(dz, W), sb
-
-
-@njit(cache=True, fastmath=_FM)
 def _mlp_fwd(h0, MW, Mb, Wout, Hs, Z):
     """Hs[0] = h0; Z[m] = Hs[m] W_mᵀ + b_m; Hs[m+1] = ReLU(Z[m]); returns logits."""
     M = MW.shape[0]
@@ -243,37 +150,6 @@ def _mlp_fwd(h0, MW, Mb, Wout, Hs, Z):
     for m in range(M):
         _relu_layer(Hs[m], MW[m], Mb[m], Z[m], Hs[m + 1])
     return np.dot(Hs[M], Wout.T)
-
-
-@njit(cache=True, fastmath=_FM)
-def _cross_entropy(logits, y):
-    """Mean cross-entropy, d(loss)/d(logits) and per-sequence correctness."""
-    nb, L = logits.shape
-    dlog = np.empty_like(logits)
-    correct = np.zeros(nb, np.bool_)
-    scratch = np.empty(L, np.int32)
-    inv_nb = _like(dlog, 1.0 / nb)
-    total = 0.0
-    for b in range(nb):
-        row = logits[b]
-        mx = row[0]
-        am = 0
-        for c in range(1, L):
-            if row[c] > mx:
-                mx = row[c]
-                am = c
-        correct[b] = am == y[b]
-        d = dlog[b]
-        _vexp(row, mx, d, scratch)                 # exp(z - max), SIMD for float32
-        tot = 0.0
-        for c in range(L):
-            tot += d[c]
-        total += math.log(tot) - (row[y[b]] - mx)
-        f = _like(d, 1.0 / (tot * nb))
-        for c in range(L):
-            d[c] *= f
-        d[y[b]] -= inv_nb
-    return total / nb, dlog, correct
 
 
 @njit(cache=True, fastmath=_FM)
@@ -775,7 +651,7 @@ def _step_fused2(C, pos, P, WQ, WK, WV, MW, Mb, Wout, y, H,
     """
     R1, Pat1, zt, ut, u1t, r2, gam, p2, y0, y1, m2, X1, A, dA, Hs, Z = ws
     nb, T, D = C.shape
-    d = P + D
+    P + D
     kh = WQ.shape[1] // H
     for l in range(2):
         for h in range(H):

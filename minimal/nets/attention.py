@@ -17,16 +17,20 @@ import math
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..tasks.icl import Batch, TaskConfig
-from . import _kernels as K
+from ..errors import ConfigError, ConfigTypeError
+from ..training.params import check_arrays, check_grads
+from ..tasks.icl import METRIC_COLUMNS, Batch, TaskConfig
+from . import _kernels as _K
 from .config import NetConfig
 
 PARAM_NAMES = ("W_Q", "W_K", "W_V", "mlp_W", "mlp_b", "W_out")
 
 
 class AttentionNet:
-    """Model object: shapes, initialisation, loss/gradients and forward passes."""
+    """Model object: shapes, initialisation, loss/gradients and forward passes (the training
+    layer's model protocol, docs/architecture.md)."""
+
+    columns = METRIC_COLUMNS
 
     def __init__(self, net: NetConfig | None = None, task: TaskConfig | None = None):
         self.net = NetConfig() if net is None else net
@@ -36,6 +40,7 @@ class AttentionNet:
         t = self.task
         self.P, self.D, self.d, self.L, self.T = t.P, t.D, t.d, t.L, t.T
         self.fused = self.net.fused and self.net.n_layers == 2
+        self.chance_loss = math.log(self.L)    #: loss of a uniform prediction (collapse check)
 
     # -- parameters ---------------------------------------------------------------------------
     def shapes(self) -> dict[str, tuple]:
@@ -62,21 +67,15 @@ class AttentionNet:
         return {k: np.ascontiguousarray(v, self.dtype) for k, v in params.items()}
 
     def check_params(self, params: dict) -> dict:
-        shapes = self.shapes()
-        missing = set(shapes) - set(params)
-        if missing:
-            raise ConfigError("params", sorted(missing), "missing parameter arrays")
-        out = {}
-        for k, shp in shapes.items():
-            v = params[k]
-            if tuple(v.shape) != shp:
-                raise ConfigError(f"params[{k}]", tuple(v.shape), f"must have shape {shp}")
-            out[k] = v if (v.dtype == self.dtype and v.flags.c_contiguous) else \
-                np.ascontiguousarray(v, self.dtype)
-        return out
+        """Validate a parameter dict (shapes, floating dtype); arrays of another float dtype
+        or layout are converted to the network's."""
+        return check_arrays("params", params, self.shapes(), self.dtype)
 
     # -- inputs -------------------------------------------------------------------------------
     def _inputs(self, batch: Batch):
+        if not isinstance(batch, Batch):
+            raise ConfigTypeError("batch", type(batch).__name__, "must be a minimal Batch "
+                                  "(ICLTask.batch or ICLTask.sample)")
         if batch.N != self.task.N or batch.D != self.D or batch.P != self.P:
             raise ConfigError("batch", f"N={batch.N}, P={batch.P}, D={batch.D}",
                               f"does not match the network (N={self.task.N}, P={self.P}, "
@@ -95,14 +94,16 @@ class AttentionNet:
         p = self.check_params(params)
         if grads is None:
             grads = {k: np.empty_like(v) for k, v in p.items()}
+        else:
+            check_grads(grads, p)
         C, pos, y = self._inputs(batch)
         args = (C, pos, self.P, p["W_Q"], p["W_K"], p["W_V"], p["mlp_W"], p["mlp_b"],
                 p["W_out"], y, self.net.heads, grads["W_Q"], grads["W_K"], grads["W_V"],
                 grads["mlp_W"], grads["mlp_b"], grads["W_out"])
         if self.fused:
-            loss, n_correct = K._step_fused2(*args, self._workspace(len(batch)))
+            loss, n_correct = _K._step_fused2(*args, self._workspace(len(batch)))
         else:
-            loss, n_correct = K._step_general(*args)
+            loss, n_correct = _K._step_general(*args)
         return float(loss), grads, int(n_correct)
 
     def _workspace(self, nb: int):
@@ -111,7 +112,7 @@ class AttentionNet:
         if nb not in ws:
             if len(ws) > 4:
                 ws.clear()
-            ws[nb] = K.alloc_fused2_workspace(self.net.heads, nb, self.T, self.D, self.d,
+            ws[nb] = _K.alloc_fused2_workspace(self.net.heads, nb, self.T, self.D, self.d,
                                               self.net.mlp_depth, self.dtype)
         return ws[nb]
 
@@ -120,7 +121,7 @@ class AttentionNet:
         layer's target-row patterns (H, n, T)."""
         p = self.check_params(params)
         C, pos, _ = self._inputs(batch)
-        fn = K._forward_eval_fused2 if self.fused else K._forward_eval_general
+        fn = _K._forward_eval_fused2 if self.fused else _K._forward_eval_general
         logits, first, last = fn(C, pos, self.P, p["W_Q"], p["W_K"], p["W_V"], p["mlp_W"],
                                  p["mlp_b"], p["W_out"], self.net.heads)
         return {"logits": logits, "attn_first": first, "attn_last": last}
@@ -145,7 +146,7 @@ class AttentionNet:
         Returns the metrics-row fields: ``loss`` (Test-set loss), ``{ic,ic2,iw,test}_acc``,
         ``{ic,ic2,iw}_loss``, ``ila1, tila2, tla2, cla`` and ``ih_strength``.
         """
-        from . import measures as M
+        from ..tasks import icl_measures as M
         row = {}
         for name, batch in sets.items():
             logits, first, last = [], [], []
@@ -169,3 +170,4 @@ class AttentionNet:
                 row["ih_strength"] = M.ih_strength(last, batch.matches)
                 row["cla"] = M.cla(logits, batch.label_ids[:, :N])
         return row
+

@@ -1,4 +1,7 @@
-"""Configuration of the attention-only network, its optimiser and the training loop."""
+"""Configuration and presets of the attention-only network of Reddy (2024) (docs/network.md).
+
+``OptimConfig`` and ``TrainConfig`` are the training layer's (re-exported here for convenience).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,15 @@ from dataclasses import dataclass
 from ..config import (PresetRegistry, Seeds, check_bool, check_choice, check_float, check_int,
                       set_field)
 from ..errors import ConfigError
-from ..tasks.icl import TASK_PRESETS, TaskConfig
+from ..tasks.config import TASK_PRESETS, TaskConfig
+from ..training.config import OptimConfig, TrainConfig
 
 __all__ = ["NetConfig", "OptimConfig", "TrainConfig", "TrainRunConfig", "TRAIN_PRESETS"]
 
 
 @dataclass(frozen=True)
 class NetConfig:
-    """Attention-only network of network.md (defaults: 2 layers, 1 head, 3-layer MLP).
+    """Attention-only network of docs/network.md (defaults: 2 layers, 1 head, 3-layer MLP).
 
     Width d = P + D and the number of labels L come from the task.  Heads split the query/key
     dimension k_dim and the value (residual) width d evenly; with no output projection, head h
@@ -48,47 +52,6 @@ class NetConfig:
             ok = [h for h in range(1, 9) if task.d % h == 0 and self.k_dim % h == 0]
             raise ConfigError("net.heads", self.heads, f"must divide the token width "
                               f"d = P + D = {task.d}; allowed: {', '.join(map(str, ok))}")
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    """SGD with the spec's multiplicative weight decay (default) or Adam.
-
-    Weight decay is multiplicative and not scaled by the learning rate:
-    θ ← (1 − weight_decay) θ − lr · update.
-    """
-
-    name: str = "sgd"
-    lr: float = 0.01
-    weight_decay: float = 1e-6
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-
-    def __post_init__(self):
-        check_choice("name", self.name, ("sgd", "adam"))
-        set_field(self, "lr", check_float("lr", self.lr, 0.0, 1e3, lo_open=True))
-        set_field(self, "weight_decay",
-                  check_float("weight_decay", self.weight_decay, 0.0, 1.0, hi_open=True))
-        set_field(self, "beta1", check_float("beta1", self.beta1, 0.0, 1.0, hi_open=True))
-        set_field(self, "beta2", check_float("beta2", self.beta2, 0.0, 1.0, hi_open=True))
-        set_field(self, "eps", check_float("eps", self.eps, 0.0, 1.0, lo_open=True))
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The training loop: online batches, evaluation cadence, checkpoints."""
-
-    steps: int = 150_000       #: optimisation steps
-    eval_every: int = 1000     #: evaluate (and checkpoint) every this many steps
-    eval_chunk: int = 1000     #: sequences per forward chunk during evaluation
-    eval_at_start: bool = True  #: also evaluate at step 0
-
-    def __post_init__(self):
-        check_int("steps", self.steps, 0, 10**9)
-        check_int("eval_every", self.eval_every, 1, 10**9)
-        check_int("eval_chunk", self.eval_chunk, 1, 10**6)
-        check_bool("eval_at_start", self.eval_at_start)
 
 
 @dataclass(frozen=True)

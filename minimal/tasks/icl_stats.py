@@ -160,7 +160,7 @@ def task_statistics(task: ICLTask, n: int = 20_000, split: str = "train",
     c = task.config
     b = collect(task, split, n) if batch is None else batch
     s = task.split_settings(b.split)
-    N, P, D, K, L = c.N, c.P, c.D, c.K, c.L
+    N, _P, D, K, L = c.N, c.P, c.D, c.K, c.L
     rows: list[StatRow] = []
 
     # exact invariants

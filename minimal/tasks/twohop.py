@@ -14,66 +14,16 @@ and every test label are never touched (the released generator's leak is not rep
 
 from __future__ import annotations
 
-import math
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import PresetRegistry, Seeds, check_choice, check_float, check_int, set_field
+from ..config import Seeds
 from ..errors import ConfigError, ConfigWarning
+from .config import COT_WORLDS, NOISE_MODES, TwoHopConfig  # noqa: F401 (re-exported)
 
-NOISE_MODES = ("none", "second", "first", "both")
 PROBES = ("id_atomic", "ood_atomic", "train_inferred", "test_inferred_iid", "test_inferred_ood")
 SPECIALS = ("<mask>", "<sep>", "<a>", "</a>", "<q>", "</q>", "<b>")
-
-
-@dataclass(frozen=True)
-class TwoHopConfig:
-    n_entities: int = 400
-    n_relations: int = 40
-    k_out: int = 16
-    ood_ratio: float = 0.05
-    lam: float = 7.2            #: training two-hop items per ID atomic fact (λ)
-    noise: float = 0.0          #: noise ratio ξ of corrupted reasoning steps
-    noise_hop: str = "second"   #: which hop(s) the noise corrupts: second, first or both
-    probe_cap: int = 3000       #: items per evaluation probe
-    train_pool_frac: float = 0.995
-
-    def __post_init__(self):
-        check_int("n_entities", self.n_entities, 2, 10**6, rule="|E| must be ≥ 2")
-        check_int("n_relations", self.n_relations, 1, 10**5)
-        check_int("k_out", self.k_out, 1, self.n_relations,
-                  rule=f"k_out must be in [1, |R| = {self.n_relations}]")
-        set_field(self, "ood_ratio", check_float("ood_ratio", self.ood_ratio, 0.0, 1.0,
-                                                 lo_open=True, hi_open=True))
-        set_field(self, "lam", check_float("lam", self.lam, 0.0, 1e6))
-        set_field(self, "noise", check_float("noise", self.noise, 0.0, 1.0))
-        check_choice("noise_hop", self.noise_hop, NOISE_MODES)
-        check_int("probe_cap", self.probe_cap, 1, 10**8)
-        set_field(self, "train_pool_frac", check_float("train_pool_frac", self.train_pool_frac,
-                                                       0.0, 1.0, lo_open=True))
-        # feasibility of λ: expected train pool ≈ frac · |E| k_out · (1-ood)·k_out·(1-ood)
-        n_atomic = self.n_entities * self.k_out
-        n_id = n_atomic - int(round(self.ood_ratio * n_atomic))
-        pool = self.train_pool_frac * n_id * self.k_out * (1 - self.ood_ratio)
-        if round(self.lam * n_id) > pool * 1.02 + 10:
-            raise ConfigError("lam", self.lam, f"needs {round(self.lam * n_id)} training "
-                              f"two-hop items but the training pool holds about {int(pool)}; "
-                              f"the feasible maximum is about {pool / n_id:.2f}")
-
-    @property
-    def mode(self) -> str:
-        return "none" if self.noise == 0.0 else self.noise_hop
-
-
-COT_WORLDS = PresetRegistry("twohop")
-COT_WORLDS.register("tiny", lambda: TwoHopConfig(200, 20, 10, 0.05, 3.6),
-                    "unit tests: |E|=200, |R|=20, k_out=10, λ=3.6")
-COT_WORLDS.register("small", lambda: TwoHopConfig(400, 40, 16, 0.05, 7.2),
-                    "fast CPU default: |E|=400, |R|=40, k_out=16, λ=7.2")
-COT_WORLDS.register("paper", lambda: TwoHopConfig(2000, 200, 20, 0.05, 7.2),
-                    "paper scale: |E|=2000, |R|=200, k_out=20, λ=7.2")
 
 
 class TwoHopWorld:

@@ -41,7 +41,7 @@ def _origin_subs(alpha_xi_zero=True):
 def _origin_derivatives():
     """Gradient and Hessian of ℒ at (β₁, 0, 0) with β₁, N, L, B, ε symbolic (simplified)."""
     d = derivation()
-    (b1, al, xi), (N, L, B, eps), ex = d["theta"], d["consts"], d["exprs"]
+    (_b1, al, xi), (_N, _L, _B, _eps), _ex = d["theta"], d["consts"], d["exprs"]
     s = {al: 0, xi: 0}
     grad0 = [sp.simplify(g.subs(s)) for g in d["grad"]]
     hess0 = sp.Matrix(3, 3, lambda i, j: sp.simplify(d["hess"][i][j].subs(s)))
@@ -158,7 +158,6 @@ def plateau_formula() -> dict:
     """Escape time t* from the reduced (τ = t², w ≪ 1) system, derived step by step."""
     (b1, al, xi), (N, L, B, eps), ex = symbols_and_loss()
     eta_b, eta_a, eta_x = ETA
-    tau = TAU
     alpha, w, w0 = sp.symbols("alpha w w_0", positive=True)
     g0 = B / N - 1 / L
     c = (B / N) * (1 - B / N) / (1 + eps ** 2)

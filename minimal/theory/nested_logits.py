@@ -16,7 +16,6 @@ with ``solve_ivp``, :func:`gradient_descent` with Euler steps dt = 1) and what i
 from __future__ import annotations
 
 import functools
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -175,7 +174,6 @@ def hessian(theta, cfg: NestedLogitsConfig) -> np.ndarray:
 def loss_grid(cfg: NestedLogitsConfig, axis_a: str, va, axis_b: str, vb, fixed: dict) -> np.ndarray:
     """ℒ on a grid over two of (beta1, alpha, xi), the third fixed (for landscape plots)."""
     f = compiled()["all"]
-    names = ("beta1", "alpha", "xi")
     out = np.empty((len(va), len(vb)))
     for i, x in enumerate(va):
         for j, y in enumerate(vb):

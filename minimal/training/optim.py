@@ -1,7 +1,7 @@
 """Optimisers over a dict of parameter arrays (updated in place).
 
 * :class:`SGD` — plain SGD with the spec's multiplicative weight decay, not scaled by the learning
-  rate: θ ← (1 − wd) θ − η g (network.md §2).
+  rate: θ ← (1 − wd) θ − η g (docs/network.md).
 * :class:`Adam` — Adam with the same decoupled multiplicative decay.
 
 State is a dict of named arrays so that it goes into checkpoints unchanged.
@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .nets.config import OptimConfig
+from .config import OptimConfig
 
 
 @njit(cache=True)

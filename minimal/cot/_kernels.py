@@ -1,4 +1,5 @@
-"""Level 1 of the CoT circuit model: the trainable two-stage associative memory (cot.md §9).
+"""Numba kernels of Level 1 of the CoT circuit model, the trainable two-stage associative
+memory (docs/cot.md).  The public wrapper is :class:`minimal.cot.model.TSAM`.
 
 Stores are tables of logit rows in R^{|E|} (initialised at 0):
 
@@ -30,58 +31,13 @@ scale 1 or 30; with 100 it crosses 0.5 at ~18k, OOD stays at chance).  The CoT g
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
-from .._vexp import _like, _vexp
-from ..nets._kernels import _FM
-
-from ..config import check_bool, check_choice, check_float, check_int, set_field
-from ..errors import ConfigError
+from .._numerics import _FM, _like, _vexp
 
 STORE_A, STORE_B, STORE_S, STORE_C, STORE_D, STORE_M = range(6)
-
-
-@dataclass(frozen=True)
-class TSAMConfig:
-    cot: bool = True
-    lr: float = 0.02              #: η (per item; the loss is summed over the batch)
-    weight_decay: float = 1e-3    #: ω (L2) for A, B, S, C, D
-    m_decay_ratio: float = 10.0   #: ω_M / ω (> 1)
-    m_lr_ratio: float = 2.0       #: η_M / η (≥ 1)
-    cd_lr_scale: float = 1.0      #: learning-rate multiplier of the shortcut stores C, D
-    rho0: float = 0.1             #: initial gates
-    rho_lr_scale: float = 1.0     #: gate learning rate = lr · rho_lr_scale (gate gradients are
-                                  #: batch means; store gradients are per-item sums)
-    rhoI_lr_scale: float = 100.0  #: the implicit (no-CoT) gate ρ_I: rate = lr · rhoI_lr_scale
-                                  #: (project decision, see the module docstring)
-    init_std: float = 0.1         #: std of the stores' initial entries (0: the spec's zeros)
-    bridge_topk: int = 16
-    batch_size: int = 512
-
-    def __post_init__(self):
-        check_bool("cot", self.cot)
-        set_field(self, "lr", check_float("lr", self.lr, 0.0, 1e4, lo_open=True))
-        set_field(self, "weight_decay", check_float("weight_decay", self.weight_decay, 0.0,
-                                                    1.0, hi_open=True))
-        set_field(self, "m_decay_ratio", check_float("m_decay_ratio", self.m_decay_ratio, 1.0,
-                                                     1e6, rule="must be ≥ 1 (ω_M ≥ ω)"))
-        set_field(self, "m_lr_ratio", check_float("m_lr_ratio", self.m_lr_ratio, 1.0, 1e6,
-                                                  rule="must be ≥ 1 (η_M ≥ η)"))
-        set_field(self, "cd_lr_scale", check_float("cd_lr_scale", self.cd_lr_scale, 0.0, 1e6))
-        set_field(self, "rho0", check_float("rho0", self.rho0, 0.0, 1e3))
-        set_field(self, "rho_lr_scale", check_float("rho_lr_scale", self.rho_lr_scale, 0.0,
-                                                    1e6))
-        set_field(self, "rhoI_lr_scale", check_float("rhoI_lr_scale", self.rhoI_lr_scale, 0.0,
-                                                     1e6))
-        set_field(self, "init_std", check_float("init_std", self.init_std, 0.0, 1e3))
-        check_int("bridge_topk", self.bridge_topk, 1, 10**6)
-        check_int("batch_size", self.batch_size, 1, 10**7)
-        if self.lr * self.weight_decay * self.m_lr_ratio * self.m_decay_ratio >= 1.0:
-            raise ConfigError("weight_decay", self.weight_decay,
-                              "lr·ω·(η_M/η)·(ω_M/ω) must be < 1 (decay factor per step)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -175,7 +131,8 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
     """Run ``n_steps`` SGD steps on the item order (positions start_pos, start_pos+1, ...).
 
     ``order`` enumerates item ids: < len(atomic) are atomic facts, the rest two-hop items.
-    Returns (summed loss, number of loss terms)."""
+    Returns (per-step summed losses, number of loss terms): the caller adds the steps in
+    order, so that splitting a run into calls never changes the sums."""
     E = A.shape[1]
     na = atomic.shape[0]
     max_entries = bs * (topk + 4) + 4
@@ -189,7 +146,7 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
     dq = np.zeros(E, A.dtype)
     scratch = np.empty(E, np.int32)
     kidx = np.empty(topk, np.int64)
-    loss_sum = 0.0
+    step_loss = np.zeros(n_steps)
     n_terms = 0
     pos = start_pos
     for s in range(n_steps):
@@ -205,7 +162,7 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                 row = h * R + r
                 loss, gr = _gated_lookup(_fresh(A, lastA, row, step, dec), rho[0], t, z,
                                          g_vec[nv], scratch)
-                loss_sum += loss
+                step_loss[s] += loss
                 n_terms += 1
                 grho[0] += gr
                 ne = _push(g_store, g_row, g_idx, g_scale, ne, STORE_A, row, nv, rho[0])
@@ -217,7 +174,7 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                 row1 = h * R + r1
                 loss, gr = _gated_lookup(_fresh(A, lastA, row1, step, dec), rho[1], b, z,
                                          g_vec[nv], scratch)
-                loss_sum += loss
+                step_loss[s] += loss
                 n_terms += 1
                 grho[1] += gr
                 ne = _push(g_store, g_row, g_idx, g_scale, ne, STORE_A, row1, nv, rho[1])
@@ -233,7 +190,7 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                 for e in range(E):
                     z[e] = r2g * (a2[e] + s2[e]) + c2[e] + d2[e]
                 gv = g_vec[nv]
-                loss_sum += _softmax_grad(z, t, gv, scratch)
+                step_loss[s] += _softmax_grad(z, t, gv, scratch)
                 n_terms += 1
                 gr = 0.0
                 for e in range(E):
@@ -269,7 +226,7 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                     for e in range(E):
                         z[e] += w * br[e]
                 gv = g_vec[nv]
-                loss_sum += _softmax_grad(z, t, gv, scratch)
+                step_loss[s] += _softmax_grad(z, t, gv, scratch)
                 n_terms += 1
                 # gate, B rows, M row, and the bridge distribution
                 gr = 0.0
@@ -320,7 +277,7 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R,
                 tgt[e] -= f * gv[e]
         for i in range(4):
             rho[i] = max(0.0, rho[i] - lr_rho[i] * grho[i] / bs)
-    return loss_sum, n_terms
+    return step_loss, n_terms
 
 
 @njit(cache=True, fastmath=_FM)

@@ -1,4 +1,7 @@
-"""A vectorisable exponential for float32 rows inside Numba kernels.
+"""Numba helpers shared by every model family: the vectorisable exponential ``_vexp``, short
+dot/axpy loops, the scalar-bias ReLU layer of the MLP classifiers and the cross-entropy.
+
+The vectorisable exponential for float32 rows inside Numba kernels:
 
 The PyPI build of llvmlite has no SVML, so ``math.exp`` in a Numba loop is a scalar libm call
 (~9 ns each); the softmax rows of the CoT stores spent most of their time there.  ``_vexp``
@@ -26,12 +29,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import types
+from numba import njit, types
 from numba.extending import overload
 
 # Floating-point reductions (dot products over D or d) vectorise only when LLVM may reassociate;
 # no-NaN/no-Inf assumptions are *not* granted, so the max-subtracted softmax stays exact.
-# (Shared by every kernel module; defined here because this module has no package imports.)
+# (Shared by every kernel module.)
 _FM = {"reassoc", "contract", "nsz", "arcp"}
 
 _LOG2E = np.float32(1.4426950408889634)
@@ -90,3 +93,82 @@ def _like_impl(arr, v):
     if isinstance(arr, types.Array) and arr.dtype == types.float32:
         return lambda arr, v: np.float32(v)
     return lambda arr, v: np.float64(v)
+
+
+# ----------------------------------------------------------------------------------------------
+# small shared kernels
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=True, fastmath=_FM)
+def _dot(a, c):
+    """a · c over len(c), accumulated in the arrays' precision (vectorises: 1-D views only)."""
+    s = c.dtype.type(0)
+    for e in range(c.shape[0]):
+        s += a[e] * c[e]
+    return s
+
+
+@njit(cache=True, fastmath=_FM)
+def _axpy(out, alpha, c):
+    """out[:len(c)] += alpha · c (alpha cast to the arrays' precision)."""
+    a = c.dtype.type(alpha)
+    for e in range(c.shape[0]):
+        out[e] += a * c[e]
+
+
+@njit(cache=True, fastmath=_FM)
+def _relu_layer(X, W, bias, Zm, Hm):
+    """One MLP layer with a scalar bias: Zm = X Wᵀ + bias, Hm = ReLU(Zm)."""
+    z = np.dot(X, W.T)
+    nb, w = z.shape
+    for b in range(nb):
+        for e in range(w):
+            v = z[b, e] + bias
+            Zm[b, e] = v
+            Hm[b, e] = v if v > 0.0 else 0.0
+
+
+@njit(cache=True, fastmath=_FM)
+def _relu_layer_bwd(dH, Zm, X, W, gW):
+    """Backward of :func:`_relu_layer`: gW = dZᵀ X; returns (∂/∂X, ∂/∂bias)."""
+    nb, w = dH.shape
+    dz = np.empty_like(dH)
+    sb = 0.0
+    for b in range(nb):
+        for e in range(w):
+            v = dH[b, e] if Zm[b, e] > 0.0 else 0.0
+            dz[b, e] = v
+            sb += v
+    gW[:, :] = np.dot(dz.T, X)
+    return np.dot(dz, W), sb
+
+
+@njit(cache=True, fastmath=_FM)
+def _cross_entropy(logits, y):
+    """Mean cross-entropy, d(loss)/d(logits) and per-sequence correctness."""
+    nb, L = logits.shape
+    dlog = np.empty_like(logits)
+    correct = np.zeros(nb, np.bool_)
+    scratch = np.empty(L, np.int32)
+    inv_nb = _like(dlog, 1.0 / nb)
+    total = 0.0
+    for b in range(nb):
+        row = logits[b]
+        mx = row[0]
+        am = 0
+        for c in range(1, L):
+            if row[c] > mx:
+                mx = row[c]
+                am = c
+        correct[b] = am == y[b]
+        d = dlog[b]
+        _vexp(row, mx, d, scratch)                 # exp(z - max), SIMD for float32
+        tot = 0.0
+        for c in range(L):
+            tot += d[c]
+        total += math.log(tot) - (row[y[b]] - mx)
+        f = _like(d, 1.0 / (tot * nb))
+        for c in range(L):
+            d[c] *= f
+        d[y[b]] -= inv_nb
+    return total / nb, dlog, correct

@@ -1,13 +1,13 @@
-"""``minimal theory ...`` sub-commands (wired into :mod:`minimal.cli`)."""
+"""``minimal theory nested-logits | saddle | plateau | three-factor``."""
 
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 
 from ..errors import ConfigError
+from ._common import float_arg, nonneg_int, positive_int
 
 
 def _triple(name, text, default):
@@ -24,7 +24,7 @@ def _triple(name, text, default):
 
 
 def nl_config(args):
-    from .nested_logits import NestedLogitsConfig
+    from ..theory.nested_logits import NestedLogitsConfig
     init = _triple("--init", args.init, (-2.0, 0.0, 0.0))
     rates = _triple("--rates", args.rates, (1.0, 1.0, 1.0))
     return NestedLogitsConfig(N=args.N, L=args.L, B=args.B, eps=args.eps, beta1_0=init[0],
@@ -33,10 +33,14 @@ def nl_config(args):
 
 
 def add_nl_args(p, L_default=32):
-    p.add_argument("--N", type=int, default=8, help="context pairs N (default 8)")
-    p.add_argument("--L", type=int, default=L_default, help=f"labels L (default {L_default})")
-    p.add_argument("--B", type=int, default=1, help="burstiness B (default 1)")
-    p.add_argument("--eps", type=float, default=0.1, help="within-class noise (default 0.1)")
+    p.add_argument("--N", type=positive_int("--N", 4096), default=8,
+                   help="context pairs N (default 8)")
+    p.add_argument("--L", type=positive_int("--L", 100_000), default=L_default,
+                   help=f"labels L (default {L_default})")
+    p.add_argument("--B", type=nonneg_int("--B", 4095), default=1,
+                   help="burstiness B (default 1)")
+    p.add_argument("--eps", type=float_arg("--eps", 0.0, 100.0), default=0.1,
+                   help="within-class noise (default 0.1)")
     p.add_argument("--init", default=None, metavar="B1,A,XI",
                    help="initial (beta1, alpha, xi), default -2,0,0")
     p.add_argument("--rates", default=None, metavar="EB,EA,EX",
@@ -44,60 +48,36 @@ def add_nl_args(p, L_default=32):
 
 
 def cmd_nested_logits(args) -> int:
-    from ..config import to_dict
-    from ..runs import Run
-    from .analysis import ordering_times, plateau_estimate
-    from .nested_logits import gradient_descent, gradient_flow
+    from ..theory.experiments import nested_logits_run
     cfg = nl_config(args)
-    est = plateau_estimate(cfg)
-    t_max = args.t_max if args.t_max is not None else 3 * est
-    if not np.isfinite(t_max) or t_max <= 0:
-        raise ConfigError("--t-max", t_max, "must be a positive number (L = n has no "
-                          "finite plateau estimate: give --t-max)")
-    cols = ["t", "beta1", "alpha", "xi", "loss", "p_correct", "cla"]
-    if args.method == "ode":
-        tr = gradient_flow(cfg, t_max, n_points=args.points)
-    else:
-        steps = int(round(t_max))
-        tr = gradient_descent(cfg, steps, record_every=max(1, steps // args.points))
-    run = None
-    if args.out:
-        run = Run.create(args.out, "theory-nested-logits", cfg, None, cols,
-                         resolved={"t_star_estimate": est, "t_max": t_max, "method": args.method,
-                                   "events": tr.events, "solver": tr.info})
-        data = tr.as_columns()
-        for i in range(len(tr.t)):
-            run.log({k: float(data[k][i]) for k in cols})
-    order = ordering_times(cfg, t_max) if args.method == "ode" and np.isfinite(est) else None
-    if run is not None:
-        run.finish("completed", ordering=order)
-    out = {"t_star_estimate": est, "events": tr.events, "final": {
-        k: float(v[-1]) for k, v in tr.as_columns().items()}, "solver": tr.info,
-        "ordering": order, "run": str(args.out) if args.out else None}
+    res = nested_logits_run(cfg, args.t_max, args.method, args.points, args.out)
+    out = {k: res[k] for k in ("t_star_estimate", "events", "final", "solver", "ordering",
+                               "run")}
     if args.json:
         print(json.dumps(out, default=float))
         return 0
     print(f"nested logits: N={cfg.N}, L={cfg.L}, B={cfg.B}, eps={cfg.eps}, "
           f"init={tuple(float(x) for x in cfg.theta0)}, "
           f"rates={tuple(float(x) for x in cfg.rates)}")
-    print(f"plateau estimate t* = {est:.4g}; p_correct crosses 0.5 at "
-          f"{tr.events.get('p_correct>0.5')} ({args.method})")
-    f = out["final"]
+    print(f"plateau estimate t* = {res['t_star_estimate']:.4g}; p_correct crosses 0.5 at "
+          f"{res['events'].get('p_correct>0.5')} ({args.method})")
+    f = res["final"]
     print(f"at t = {f['t']:.4g}: beta1 {f['beta1']:.3f}, alpha {f['alpha']:.3f}, xi "
           f"{f['xi']:.3f}, loss {f['loss']:.4f}, p_correct {f['p_correct']:.3f}, cla "
           f"{f['cla']:.3f}")
+    order = res["ordering"]
     if order:
         on = order["fractions"][0.1]
         print(f"onset (10% of total change): xi {on['xi']:.3g} < alpha {on['alpha']:.3g} < "
-              f"beta1 {on['beta1']:.3g}: curriculum {'holds' if order['curriculum_holds'] else 'FAILS'}")
+              f"beta1 {on['beta1']:.3g}: curriculum "
+              f"{'holds' if order['curriculum_holds'] else 'FAILS'}")
     if args.out:
         print(f"run directory: {args.out}")
     return 0
 
 
 def cmd_saddle(args) -> int:
-    import sympy as sp
-    from .analysis import saddle
+    from ..theory.analysis import saddle
     if args.N % args.B or not (1 <= args.B < args.N):
         raise ConfigError("--B", args.B, f"must divide N={args.N} and be < N")
     if args.L < args.N // args.B:
@@ -127,8 +107,8 @@ def cmd_saddle(args) -> int:
 
 
 def cmd_plateau(args) -> int:
-    from .analysis import plateau_check, plateau_estimate, plateau_formula
-    from .nested_logits import gradient_descent, gradient_flow
+    from ..theory.analysis import plateau_check, plateau_estimate, plateau_formula
+    from ..theory.nested_logits import gradient_descent, gradient_flow
     f = plateau_formula()
     if args.box:
         res = plateau_check(quick=args.quick)
@@ -160,39 +140,12 @@ def cmd_plateau(args) -> int:
 
 
 def cmd_three_factor(args) -> int:
-    from ..runs import Run
-    from . import three_factor as tf
-    if args.model == "tensor":
-        rows = []
-        summary = {}
-        for seed in range(args.seed, args.seed + args.seeds):
-            cfg = tf.TensorToyConfig(clamp=args.clamp, seed=seed, iterations=args.iterations)
-            r = tf.tensor_toy(cfg)
-            summary[seed] = r["iters_to_10pct"]
-            for i in range(len(r["loss"])):
-                rows.append({"seed": seed, "iteration": i, "loss": r["loss"][i],
-                             "pm1": r["pm1"][i], "pm2": r["pm2"][i]})
-        cols = ["seed", "iteration", "loss", "pm1", "pm2"]
-        config = {"model": "tensor", "clamp": args.clamp, "seeds": list(summary),
-                  "iterations": args.iterations, "d": 20, "lr": 1.0}
-    else:
-        mapping = {"none": "none", "c": "C", "bc": "BC"}
-        cfg = tf.ScalarModelConfig(clamp=mapping[args.clamp], alpha0=args.alpha0)
-        r = tf.scalar_model(cfg, args.t_max)
-        summary = {"t_10pct": r["t_10pct"]}
-        rows = [{"t": r["t"][i], "alpha_A": r["alpha"][i, 0], "alpha_B": r["alpha"][i, 1],
-                 "alpha_C": r["alpha"][i, 2], "loss": r["loss"][i]} for i in range(len(r["t"]))]
-        cols = ["t", "alpha_A", "alpha_B", "alpha_C", "loss"]
-        config = {"model": "scalar", "clamp": args.clamp, "alpha0": args.alpha0,
-                  "t_max": args.t_max}
-    if args.out:
-        run = Run.create(args.out, "theory-three-factor", config, None, cols,
-                         resolved={"summary": summary})
-        for row in rows:
-            run.log(row)
-        run.finish("completed")
+    from ..theory.experiments import three_factor_run
+    res = three_factor_run(args.model, args.clamp, args.seeds, args.seed, args.iterations,
+                           args.alpha0, args.t_max, args.out)
+    summary = res["summary"]
     if args.json:
-        print(json.dumps({"config": config, "summary": summary}))
+        print(json.dumps({"config": res["config"], "summary": summary}))
         return 0
     if args.model == "tensor":
         print(f"tensor toy (d=20, lr=1), clamp {args.clamp}: iterations to 10% of the "
@@ -205,26 +158,26 @@ def cmd_three_factor(args) -> int:
     return 0
 
 
-def register(sub, parser_class, positive_int, nonneg_int):
+def register(sub, parser_class) -> None:
     th = sub.add_parser("theory", help="symbolic nested-logits dynamics and the three-factor toy")
     tsub = th.add_subparsers(dest="theory_command", metavar="SUBCOMMAND",
                              parser_class=parser_class)
     p = tsub.add_parser("nested-logits", help="integrate the nested-logits gradient flow")
     add_nl_args(p)
-    p.add_argument("--t-max", type=float, default=None, help="integration horizon "
-                   "(default 3 t*)")
+    p.add_argument("--t-max", type=float_arg("--t-max", 0.0, 1e9), default=None,
+                   help="integration horizon (default 3 t*)")
     p.add_argument("--method", choices=("ode", "gd"), default="ode",
                    help="solve_ivp gradient flow (ode) or Euler GD with dt=1 (gd)")
-    p.add_argument("--points", type=positive_int("--points"), default=400,
-                   help="saved time points (default 400)")
+    p.add_argument("--points", type=positive_int("--points", 1_000_000, "saved rows"),
+                   default=400, help="saved time points (default 400, at most 1,000,000)")
     p.add_argument("--out", default=None, help="run directory")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_nested_logits)
     p = tsub.add_parser("saddle", help="symbolic gradient/Hessian at the origin and verdict")
-    p.add_argument("--N", type=int, default=8)
-    p.add_argument("--L", type=int, default=8)
-    p.add_argument("--B", type=int, default=1)
-    p.add_argument("--eps", type=float, default=None,
+    p.add_argument("--N", type=positive_int("--N", 64, "symbolic size"), default=8)
+    p.add_argument("--L", type=positive_int("--L", 1024), default=8)
+    p.add_argument("--B", type=positive_int("--B", 63), default=1)
+    p.add_argument("--eps", type=float_arg("--eps", 0.0, 100.0), default=None,
                    help="substitute a numeric eps (default: keep symbolic)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_saddle)
@@ -237,11 +190,14 @@ def register(sub, parser_class, positive_int, nonneg_int):
     p = tsub.add_parser("three-factor", help="Singh et al.'s three-factor toy with clamping")
     p.add_argument("--clamp", choices=("none", "c", "bc"), default="none")
     p.add_argument("--model", choices=("tensor", "scalar"), default="tensor")
-    p.add_argument("--seeds", type=positive_int("--seeds"), default=3)
+    p.add_argument("--seeds", type=positive_int("--seeds", 1000, "one toy run each"),
+                   default=3)
     p.add_argument("--seed", type=nonneg_int("--seed"), default=0, help="first seed")
-    p.add_argument("--iterations", type=positive_int("--iterations"), default=1000)
-    p.add_argument("--alpha0", type=float, default=0.05, help="scalar model initial value")
-    p.add_argument("--t-max", type=float, default=200.0, help="scalar model horizon")
+    p.add_argument("--iterations", type=positive_int("--iterations", 1_000_000), default=1000)
+    p.add_argument("--alpha0", type=float_arg("--alpha0", 1e-6, 10.0), default=0.05,
+                   help="scalar model initial value")
+    p.add_argument("--t-max", type=float_arg("--t-max", 0.0, 1e7), default=200.0,
+                   help="scalar model horizon")
     p.add_argument("--out", default=None, help="run directory")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_three_factor)

@@ -1,0 +1,84 @@
+"""Configuration and presets of the two-stage CoT circuit model (docs/cot.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..config import PresetRegistry, Seeds, check_bool, check_float, check_int, set_field
+from ..errors import ConfigError
+from ..tasks.config import COT_WORLDS, TwoHopConfig
+from ..training.config import TrainConfig
+
+__all__ = ["TSAMConfig", "CoTRunConfig", "COT_PRESETS", "cot_train_config"]
+
+
+@dataclass(frozen=True)
+class TSAMConfig:
+    cot: bool = True
+    lr: float = 0.02              #: η (per item; the loss is summed over the batch)
+    weight_decay: float = 1e-3    #: ω (L2) for A, B, S, C, D
+    m_decay_ratio: float = 10.0   #: ω_M / ω (> 1)
+    m_lr_ratio: float = 2.0       #: η_M / η (≥ 1)
+    cd_lr_scale: float = 1.0      #: learning-rate multiplier of the shortcut stores C, D
+    rho0: float = 0.1             #: initial gates
+    rho_lr_scale: float = 1.0     #: gate learning rate = lr · rho_lr_scale (gate gradients are
+                                  #: batch means; store gradients are per-item sums)
+    rhoI_lr_scale: float = 100.0  #: the implicit (no-CoT) gate ρ_I: rate = lr · rhoI_lr_scale
+                                  #: (project decision, see the module docstring)
+    init_std: float = 0.1         #: std of the stores' initial entries (0: the spec's zeros)
+    bridge_topk: int = 16
+    batch_size: int = 512
+
+    def __post_init__(self):
+        check_bool("cot", self.cot)
+        set_field(self, "lr", check_float("lr", self.lr, 0.0, 1e4, lo_open=True))
+        set_field(self, "weight_decay", check_float("weight_decay", self.weight_decay, 0.0,
+                                                    1.0, hi_open=True))
+        set_field(self, "m_decay_ratio", check_float("m_decay_ratio", self.m_decay_ratio, 1.0,
+                                                     1e6, rule="must be ≥ 1 (ω_M ≥ ω)"))
+        set_field(self, "m_lr_ratio", check_float("m_lr_ratio", self.m_lr_ratio, 1.0, 1e6,
+                                                  rule="must be ≥ 1 (η_M ≥ η)"))
+        set_field(self, "cd_lr_scale", check_float("cd_lr_scale", self.cd_lr_scale, 0.0, 1e6))
+        set_field(self, "rho0", check_float("rho0", self.rho0, 0.0, 1e3))
+        set_field(self, "rho_lr_scale", check_float("rho_lr_scale", self.rho_lr_scale, 0.0,
+                                                    1e6))
+        set_field(self, "rhoI_lr_scale", check_float("rhoI_lr_scale", self.rhoI_lr_scale, 0.0,
+                                                     1e6))
+        set_field(self, "init_std", check_float("init_std", self.init_std, 0.0, 1e3))
+        check_int("bridge_topk", self.bridge_topk, 1, 10**6)
+        check_int("batch_size", self.batch_size, 1, 10**7)
+        if self.lr * self.weight_decay * self.m_lr_ratio * self.m_decay_ratio >= 1.0:
+            raise ConfigError("weight_decay", self.weight_decay,
+                              "lr·ω·(η_M/η)·(ω_M/ω) must be < 1 (decay factor per step)")
+
+
+
+
+def cot_train_config(steps: int = 20_000, eval_every: int = 2000) -> TrainConfig:
+    """The CoT runs' loop defaults: 20k steps, an evaluation every 2k."""
+    return TrainConfig(steps=steps, eval_every=eval_every)
+
+
+@dataclass(frozen=True)
+class CoTRunConfig:
+    world: TwoHopConfig = dataclasses.field(default_factory=lambda: COT_WORLDS.get("small"))
+    model: TSAMConfig = dataclasses.field(default_factory=TSAMConfig)
+    train: TrainConfig = dataclasses.field(default_factory=cot_train_config)
+    seeds: Seeds = dataclasses.field(default_factory=Seeds)
+
+    def __post_init__(self):
+        for name, cls in (("world", TwoHopConfig), ("model", TSAMConfig),
+                          ("train", TrainConfig), ("seeds", Seeds)):
+            if not isinstance(getattr(self, name), cls):
+                raise ConfigError(name, getattr(self, name), f"must be a {cls.__name__}")
+
+
+COT_PRESETS = PresetRegistry("cot")
+COT_PRESETS.register("small", lambda: CoTRunConfig(),
+                     "small world (|E|=400, |R|=40, k_out=16, λ=7.2), batch 512, 20k steps")
+COT_PRESETS.register("tiny", lambda: CoTRunConfig(world=COT_WORLDS.get("tiny"),
+                                                  model=TSAMConfig(batch_size=128)),
+                     "tiny world for tests (|E|=200), batch 128")
+COT_PRESETS.register("paper", lambda: CoTRunConfig(world=COT_WORLDS.get("paper")),
+                     "paper world (|E|=2000, |R|=200, k_out=20); Level 1's dense stores need tens of GB")
