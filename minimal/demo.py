@@ -40,7 +40,7 @@ def run_demo(n: int = 5000, out=None, quick: bool = False, progress: bool = True
     bad = [r.name for r in rows if not r.ok]
     say(f"statistical invariants on {n} sequences: {len(rows) - len(bad)}/{len(rows)} hold" +
         ("" if not bad else "; failing: " + ", ".join(bad)))
-    steps = 2000 if quick else 6000
+    steps = 5000 if quick else 6000
     say(f"\n== 2. minimal induction-head model ih3 on reddy-fig3 (K=256, B=1, p_C=0.8), "
         f"{steps} steps")
     cfg = apply_overrides(IH_PRESETS.get("reddy-fig3"), [

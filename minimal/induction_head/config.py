@@ -14,7 +14,7 @@ __all__ = ["IHConfig", "IHRunConfig", "IH_PRESETS", "VARIANTS", "CLASSIFIERS", "
 
 VARIANTS = ("ih3", "ih2", "ih2-labels")
 CLASSIFIERS = ("linear", "mlp3")
-HIDDEN = 128                       # width of the mlp3 classifier (network.md)
+HIDDEN = 128                       # width of the mlp3 classifier (docs/network.md)
 
 
 @dataclass(frozen=True)

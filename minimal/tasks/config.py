@@ -22,7 +22,7 @@ __all__ = ["TaskConfig", "TaskRunConfig", "TASK_PRESETS", "TwoHopConfig", "COT_W
 class TaskConfig:
     """Parameters of the bursty classification task (defaults: Reddy Fig. 1d, K = 512, B = 2).
 
-    Field names follow the spec glossary.  Validation rules V1–V15 of ``task.md`` §6 are
+    Field names follow the glossary of docs/task.md.  Its validation rules V1–V15 are
     enforced on construction and raise a one-line ``ConfigError`` (``ConfigTypeError`` for a
     wrong type).
     """
@@ -141,7 +141,7 @@ class TaskConfig:
                 "notes": notes}
 
     def warnings(self) -> list[str]:
-        """Valid-but-suspicious settings (spec §6 'normalisation and warnings')."""
+        """Valid-but-suspicious settings (docs/task.md, "Validation")."""
         out = []
         if self.B == 0 and self.p_bursty > 0:
             out.append(f"B = 0 with p_bursty = {self.p_bursty}: existing-class sequences are "

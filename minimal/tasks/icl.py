@@ -1,6 +1,6 @@
 """The bursty in-context classification task of Reddy (2024), compiled with Numba.
 
-Semantics follow the author's JAX code as written down in ``spec/task.md``:
+Semantics follow the author's JAX code as described in docs/task.md:
 
 * a world of K Gaussian class means μ_k and L fixed label vectors ℓ_l (entries N(0, 1/D)), a
   balanced class→label map ``label(k) = k mod L`` and class frequencies π_k ∝ (k+1)^(−α_Z);
@@ -313,7 +313,7 @@ class ICLTask:
 
     # -- split settings -----------------------------------------------------------------------
     def split_settings(self, split: str) -> dict:
-        """Generator settings of a split (see spec §5 for the evaluation sets)."""
+        """Generator settings of a split (docs/task.md, "Evaluation sets")."""
         c = self.config
         b_exist = c.B if c.B >= 1 else c.N // 2
         if split in ("train", "test"):

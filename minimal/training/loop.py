@@ -30,8 +30,8 @@ import numpy as np
 
 from .._signals import StopSignals
 from ..config import from_dict, to_dict
-from ..errors import (EXIT_OK, ConfigError, NonFiniteState, RunDirError, RunFailed, RunWarning,
-                      exit_status_for_signal)
+from ..errors import (EXIT_OK, ConfigError, NonFiniteState, RunCollapsed, RunDirError,
+                      RunWarning, exit_status_for_signal)
 from ..progress import Progress
 from ..runs import Run, nonfinite_arrays
 from .config import TrainConfig
@@ -190,7 +190,7 @@ def run_learner(learner: Learner, train: TrainConfig, *, kind: str, config=None,
                 if msg and msg not in seen_warnings:
                     seen_warnings.append(msg)
                     if train.stop_on_collapse:
-                        raise RunFailed(f"{msg} at step {at} (train.stop_on_collapse)")
+                        raise RunCollapsed(f"{msg} at step {at} (train.stop_on_collapse)")
                     if run is not None:
                         run.warn(msg, step=at)
                     else:
