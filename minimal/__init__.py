@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import importlib
 
+from .env import ensure_numba_cache
+
 __version__ = "0.2.0"
+
+# a read-only install caches compiled kernels in a private writable directory instead
+ensure_numba_cache()
 
 _LAZY = {
     # training (one function per family; all return minimal.training.TrainResult)

@@ -116,7 +116,7 @@ def _is_config(obj) -> bool:
 def to_dict(cfg) -> dict:
     """Nested plain-Python dict of a config dataclass (tuples become lists)."""
     if not _is_config(cfg):
-        raise TypeError(f"to_dict expects a dataclass instance, got {type(cfg).__name__}")
+        raise ConfigTypeError("config", type(cfg).__name__, "must be a config dataclass")
     out = {}
     for f in dataclasses.fields(cfg):
         if not f.init:

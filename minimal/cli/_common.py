@@ -211,8 +211,6 @@ def summarise_training(result, out) -> None:
             above = [int(s) for s, a in zip(m["step"], ic) if a >= 0.5]
             print(f"IC accuracy first ≥ 0.5 at step {above[0]}" if above else
                   "IC accuracy has not reached 0.5 yet")
-    for w in result.warnings:
-        print(f"warning: {w}", file=sys.stderr)
     if out is not None:
         print(f"run directory: {out} (run.json, metrics.csv, checkpoint.npz)")
 

@@ -26,7 +26,8 @@ def train_ih(cfg: IHRunConfig | None = None, out: str | Path | None = None,
     """Train the minimal model of ``cfg`` (``out=None``: in memory).  Arguments as
     :func:`minimal.nets.train.train`."""
     if cfg is None:
-        cfg = resume_config(out, IHRunConfig, overrides) if resume else IHRunConfig()
+        cfg = (resume_config(out, IHRunConfig, overrides, RUN_KIND) if resume
+               else IHRunConfig())
     task = ICLTask(cfg.task, cfg.seeds)
     model = make_model(cfg, task)
     learner = GradientLearner(model, task, cfg.optim, cfg.seeds.generator("init"),

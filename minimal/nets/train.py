@@ -23,7 +23,8 @@ def train(cfg: TrainRunConfig | None = None, out: str | Path | None = None,
     config is read from run.json (``overrides`` such as ``train.steps=...`` applied on top).
     ``force`` replaces an existing run in ``out``.  Returns a :class:`TrainResult`."""
     if cfg is None:
-        cfg = resume_config(out, TrainRunConfig, overrides) if resume else TrainRunConfig()
+        cfg = (resume_config(out, TrainRunConfig, overrides, RUN_KIND) if resume
+               else TrainRunConfig())
     model = AttentionNet(cfg.net, cfg.task)
     task = ICLTask(cfg.task, cfg.seeds)
     learner = GradientLearner(model, task, cfg.optim, cfg.seeds.generator("init"),

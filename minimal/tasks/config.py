@@ -87,8 +87,11 @@ class TaskConfig:
                 raise ConfigError("N", N, "must be even and ≥ 2 when B = 0 "
                                   "(novel and IC/IC2 sequences then use B_novel = N/2)")
         # V11–V13
-        set_field(self, "eps", check_float("eps", self.eps, lo=0.0))
-        set_field(self, "zipf_alpha", check_float("zipf_alpha", self.zipf_alpha, lo=0.0))
+        # upper bounds: beyond them items are pure noise (ε) or one class takes all the mass
+        # (α_Z), and ε² or (k+1)^(−α_Z) would leave the float range
+        set_field(self, "eps", check_float("eps", self.eps, lo=0.0, hi=1e6))
+        set_field(self, "zipf_alpha", check_float("zipf_alpha", self.zipf_alpha, lo=0.0,
+                                                  hi=100.0))
         set_field(self, "p_bursty", check_float("p_bursty", self.p_bursty, lo=0.0, hi=1.0))
         set_field(self, "p_novel", check_float("p_novel", self.p_novel, lo=0.0, hi=1.0))
         # V15
@@ -139,6 +142,16 @@ class TaskConfig:
         return {"P": self.P, "d": self.d, "T": self.T, "n": self.n, "B_novel": self.B_novel,
                 "B_eval": self.B_eval, "p_bursty_effective": self.p_bursty_effective,
                 "notes": notes}
+
+    def bytes_per_sequence(self) -> int:
+        """Memory of one generated sequence (float32 contents, int32 metadata)."""
+        return self.T * self.D * 4 + 2 * (self.N + 1) * 4 + 16
+
+    def memory_bytes(self) -> int:
+        """Planned memory of a run on this task: the world (float64 class means), the four
+        evaluation sets, a training batch and the novel means of one generator call."""
+        return (8 * self.D * (self.K + self.L + self.K_novel) + 8 * self.K
+                + self.bytes_per_sequence() * (4 * self.n_eval + 2 * self.batch_size))
 
     def warnings(self) -> list[str]:
         """Valid-but-suspicious settings (docs/task.md, "Validation")."""

@@ -30,7 +30,8 @@ from numba import njit
 
 from .._rng import _fill_normal, _mix64, _randint, _uniform, step_key
 from ..config import Seeds, check_int, check_seed
-from ..errors import ConfigWarning, UnknownNameError
+from ..env import check_memory
+from ..errors import ConfigTypeError, ConfigWarning, UnknownNameError
 from .config import TASK_PRESETS, TaskConfig, TaskRunConfig  # noqa: F401 (re-exported)
 
 __all__ = ["TaskConfig", "TaskRunConfig", "ICLTask", "Batch", "SPLITS", "EVAL_SETS", "TASK_PRESETS",
@@ -288,12 +289,15 @@ class ICLTask:
     def __init__(self, config: TaskConfig | None = None, seeds: Seeds | int = 0, warn=True):
         config = TaskConfig() if config is None else config
         if not isinstance(config, TaskConfig):
-            raise TypeError(f"config must be a TaskConfig, got {type(config).__name__}")
+            raise ConfigTypeError("config", type(config).__name__, "must be a TaskConfig")
         if isinstance(seeds, Seeds):
             self.seeds = seeds
         else:
             self.seeds = Seeds(seed=check_seed("seed", seeds))
         self.config = config
+        check_memory("task", f"K={config.K}, n_eval={config.n_eval}, batch_size="
+                     f"{config.batch_size}", config.memory_bytes(), "the world and the four "
+                     "evaluation sets")
         if warn:
             for msg in config.warnings():
                 warnings.warn(msg, ConfigWarning, stacklevel=2)
@@ -368,6 +372,8 @@ class ICLTask:
         evaluation split returns the first n sequences of that (fixed) evaluation set.
         """
         n = check_int("n", n, lo=1, hi=TaskConfig.LIMITS["n_eval"])
+        check_memory("n", n, n * self.config.bytes_per_sequence(), f"{n} sequences",
+                     per_unit=self.config.bytes_per_sequence())
         if split == "train":
             return self.batch(step, batch_size=n)
         settings = self.split_settings(split)

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats as sps
 
+from ..env import check_memory
+
 from .icl import KIND_BURSTY, KIND_NONBURSTY, KIND_NOVEL, Batch, ICLTask
 
 Z_1E6 = 4.891638  # two-sided normal quantile for a 1e-6 false-alarm rate
@@ -158,6 +160,8 @@ def task_statistics(task: ICLTask, n: int = 20_000, split: str = "train",
                     batch: Batch | None = None) -> list[StatRow]:
     """Measure the invariants of docs/task.md on ``n`` sequences of ``split``."""
     c = task.config
+    per_seq = 2 * (c.bytes_per_sequence() + c.T * c.d * 4 + c.T * c.T * 8)
+    check_memory("n", n, n * per_seq, f"measuring {n} sequences", per_unit=per_seq)
     b = collect(task, split, n) if batch is None else batch
     s = task.split_settings(b.split)
     N, _P, D, K, L = c.N, c.P, c.D, c.K, c.L
