@@ -533,7 +533,8 @@ class Run:
                 "updated": now,
                 "timings": {},
                 "checkpoint_step": None,
-                "history": [{"time": now, "event": "created"}],
+                "history": [{"time": now, "event": "created", "host": socket.gethostname(),
+                             "pid": os.getpid()}],
                 "warnings": [],
             }
             manifest.update(extra or {})
@@ -634,7 +635,8 @@ class Run:
             run.manifest.pop("reason", None)
             run.manifest.pop("error", None)
             event = {"time": time.time(), "event": "resumed",
-                     "from_step": ckpt.step if ckpt else None}
+                     "from_step": ckpt.step if ckpt else None, "host": socket.gethostname(),
+                     "pid": os.getpid()}
             if changes:
                 event["changes"] = changes
             run.manifest.setdefault("history", []).append(event)
