@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .._rng import _fill_normal, _mix64, _randint, _uniform, step_key
+from .._rng import _fill_normal_ctr, _mix64, _randint, _uniform, step_key
 from ..config import Seeds, check_int, check_seed
 from ..env import check_memory
 from ..errors import ConfigTypeError, ConfigWarning, UnknownNameError
@@ -58,6 +58,16 @@ SPLITS = ("train",) + EVAL_SETS
 
 _NOVEL_TAG = np.uint64(0x5851F42D4C957F2D)
 _SEQ_MULT = np.uint64(0xD6E8FEB86659FD93)
+_NOISE_TAG = np.uint64(0x3C6EF372FE94F82B)
+#: version of the random streams of this generator (recorded in run.json; bumped whenever a
+#: change makes the same seed give different data).  2: counter-based item noise.
+GENERATOR_VERSION = 2
+
+
+def stream_versions() -> dict:
+    """The generator behind every random stream of a run on this task (for run.json)."""
+    icl = f"minimal-icl/{GENERATOR_VERSION}"
+    return {"world": "numpy-PCG64", "init": "numpy-PCG64", "data": icl, "eval": icl}
 
 
 @njit(cache=True)
@@ -93,16 +103,16 @@ def _gen_batch(content, target, class_ids, label_ids, kind, shift,
     inv_sqrt_d = 1.0 / math.sqrt(D)
     state = np.empty(1, np.uint64)
     if draw_novel:
-        state[0] = _mix64(key ^ _NOVEL_TAG)
         flat = novel_means.reshape(Kc * D)
-        _fill_normal(state, flat, inv_sqrt_d)
+        _fill_normal_ctr(np.uint64(_mix64(key ^ _NOVEL_TAG)), flat, inv_sqrt_d)
     perm = np.empty(L, np.int64)
     ctx = np.empty(N, np.int64)
     chosen = np.empty(N, np.int64)
-    noise = np.empty(D, np.float64)
+    noise = np.empty((N + 1) * D, np.float64)
     n_shift = P - T + 1
     for b in range(nb):
-        state[0] = _mix64(key ^ _mix64(np.uint64(start + b + 1) * _SEQ_MULT))
+        seq_key = _mix64(key ^ _mix64(np.uint64(start + b + 1) * _SEQ_MULT))
+        state[0] = seq_key
         u_novel = _uniform(state)
         u_bursty = _uniform(state)
         if u_novel < p_novel:
@@ -144,13 +154,15 @@ def _gen_batch(content, target, class_ids, label_ids, kind, shift,
         shift[b] = s
         offset = K if k == 2 else 0
         tb = content[b]
+        _fill_normal_ctr(np.uint64(_mix64(np.uint64(seq_key) ^ _NOISE_TAG)), noise,
+                         eps * inv_sqrt_d)
         for j in range(N + 1):
             c = ctx[j] if j < N else tcls
-            _fill_normal(state, noise, eps * inv_sqrt_d)
             row = tb[2 * j]
             mu = novel_means[c] if k == 2 else means[c]
+            nz = noise[j * D:(j + 1) * D]
             for e in range(D):
-                row[e] = (mu[e] + noise[e]) * scale
+                row[e] = (mu[e] + nz[e]) * scale
             lab = c % L
             if flip:
                 lab = (lab + 1) % L

@@ -118,6 +118,7 @@ def run_learner(learner: Learner, train: TrainConfig, *, kind: str, config=None,
                 out=None, resume: bool = False, force: bool = False, progress: bool = True,
                 snapshots: bool = False, stop_after: int | None = None,
                 callback: Callable | None = None, resolved: Mapping | None = None,
+                extra: Mapping | None = None,
                 allow_changes: Iterable[str] = RESUMABLE_CHANGES,
                 postfix: Iterable[str] = (), desc: str = "") -> TrainResult:
     """Train ``learner`` to ``train.steps`` (see the module docstring).
@@ -127,7 +128,8 @@ def run_learner(learner: Learner, train: TrainConfig, *, kind: str, config=None,
     ``stop_after``: stop (as if interrupted) after that many steps *from the starting point*
     (tests).  ``snapshots``: keep a copy of the parameters (the learner's ``params``, else its
     whole state) at every evaluation in ``result.metrics['snapshots']``.  ``callback(step, row, learner)`` runs after each
-    evaluation.  ``postfix``: metric names shown beside the progress bar.
+    evaluation.  ``postfix``: metric names shown beside the progress bar.  ``extra``: further
+    run.json entries (e.g. ``generators``, the version of every random stream).
     """
     from ..env import tune_malloc
     tune_malloc()
@@ -148,11 +150,19 @@ def run_learner(learner: Learner, train: TrainConfig, *, kind: str, config=None,
 
     if out is not None:
         if resume:
+            gens = (extra or {}).get("generators")
+            if gens is not None:
+                saved = Run.open(out).manifest.get("generators")
+                if saved is not None and saved != gens:
+                    raise RunDirError(f"{out} was written with the random streams {saved}; this "
+                                      f"version draws {gens}: resuming would change the data "
+                                      "mid-run (start again with --force)")
             run, ckpt = Run.resume(out, kind, config, columns=cols, allow_changes=allow_changes,
                                    normalise=_normaliser(config) if config is not None
                                    else None, check=acceptable)
         else:
-            run = Run.create(out, kind, config, seeds, cols, resolved=resolved, force=force)
+            run = Run.create(out, kind, config, seeds, cols, resolved=resolved, force=force,
+                             extra=extra)
     elif resume:
         raise RunDirError("--resume needs --out (the run directory to continue)")
     t_start = time.perf_counter()
