@@ -94,9 +94,9 @@ def test_step_keys():
     assert _rng.stream_key(0, "data") != _rng.stream_key(1, "data")
 
 
-def _ctr(key, n, scale=1.0):
+def _ctr(key, n, scale=1.0, offset=0):
     out = np.empty(n)
-    _rng._fill_normal_ctr(np.uint64(key), out, scale)
+    _rng._fill_normal_ctr(np.uint64(key), out, scale, np.uint64(offset))
     return out
 
 
@@ -126,6 +126,7 @@ def test_counter_normal_distribution_tails_and_wedge():
 def test_counter_normal_is_a_pure_function_of_key_and_index(key, n, m, scale):
     a = _ctr(key, n + m, scale)
     np.testing.assert_array_equal(a[:n], _ctr(key, n, scale))       # prefix property
+    np.testing.assert_array_equal(a[n:], _ctr(key, m, scale, offset=n))   # any window
     np.testing.assert_allclose(a, scale * _ctr(key, n + m, 1.0), rtol=1e-15, atol=0)
     assert np.isfinite(a).all()
     assert not np.array_equal(_ctr(key, 8), _ctr((key + 1) % 2**64, 8))

@@ -150,7 +150,8 @@ class TaskConfig:
     def memory_bytes(self) -> int:
         """Planned memory of a run on this task: the world (float64 class means), the four
         evaluation sets, a training batch and the novel means of one generator call."""
-        return (8 * self.D * (self.K + self.L + self.K_novel) + 8 * self.K
+        noise = 8 * (self.N + 1) * self.D * max(self.n_eval, self.batch_size)  # transient
+        return (8 * self.D * (self.K + self.L + self.K_novel) + 8 * self.K + noise
                 + self.bytes_per_sequence() * (4 * self.n_eval + 2 * self.batch_size))
 
     def warnings(self) -> list[str]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .._rng import _fill_normal_ctr, _mix64, _randint, _uniform, step_key
+from .._rng import _fill_normal_ctr, _mix64, _randint, _uniform, mix64, step_key
 from ..config import Seeds, check_int, check_seed
 from ..env import check_memory
 from ..errors import ConfigTypeError, ConfigWarning, UnknownNameError
@@ -83,15 +83,16 @@ def _sample_class(state, cum_pi, uniform_pi, K):
 
 @njit(cache=True)
 def _gen_batch(content, target, class_ids, label_ids, kind, shift,
-               means, label_vecs, cum_pi, novel_means, key, start, P,
-               N, B_exist, B_novel, p_novel, p_bursty, eps, no_repeats, flip, uniform_pi,
-               draw_novel):
+               means, label_vecs, cum_pi, novel_means, noise, key, start, P,
+               N, B_exist, B_novel, p_novel, p_bursty, eps, no_repeats, flip, uniform_pi):
     """Fill one generator call of ``content.shape[0]`` sequences (indices start, start+1, ...).
 
     content (nb, 2N+1, D) float32 token contents; the positional one-hot of token t sits at
     index shift + t of a P-dim block (not materialised here).  target (nb,); class_ids /
     label_ids (nb, N+1) with the target in column N (novel classes are reported as K + c);
-    kind (nb,); shift (nb,).
+    kind (nb,); shift (nb,).  ``novel_means`` (K_c, D) and ``noise`` (nb, (N+1)·D, already
+    scaled by ε/√D; item j of sequence b uses noise[b, jD:(j+1)D]) are drawn by the caller
+    (:func:`_draw_gaussians`), so that their vectorised fill runs in its own compiled body.
     """
     nb = content.shape[0]
     T = content.shape[1]
@@ -100,19 +101,13 @@ def _gen_batch(content, target, class_ids, label_ids, kind, shift,
     L = label_vecs.shape[0]
     Kc = novel_means.shape[0]
     scale = 1.0 / math.sqrt(1.0 + eps * eps)
-    inv_sqrt_d = 1.0 / math.sqrt(D)
     state = np.empty(1, np.uint64)
-    if draw_novel:
-        flat = novel_means.reshape(Kc * D)
-        _fill_normal_ctr(np.uint64(_mix64(key ^ _NOVEL_TAG)), flat, inv_sqrt_d)
     perm = np.empty(L, np.int64)
     ctx = np.empty(N, np.int64)
     chosen = np.empty(N, np.int64)
-    noise = np.empty((N + 1) * D, np.float64)
     n_shift = P - T + 1
     for b in range(nb):
-        seq_key = _mix64(key ^ _mix64(np.uint64(start + b + 1) * _SEQ_MULT))
-        state[0] = seq_key
+        state[0] = _mix64(key ^ _mix64(np.uint64(start + b + 1) * _SEQ_MULT))
         u_novel = _uniform(state)
         u_bursty = _uniform(state)
         if u_novel < p_novel:
@@ -154,13 +149,11 @@ def _gen_batch(content, target, class_ids, label_ids, kind, shift,
         shift[b] = s
         offset = K if k == 2 else 0
         tb = content[b]
-        _fill_normal_ctr(np.uint64(_mix64(np.uint64(seq_key) ^ _NOISE_TAG)), noise,
-                         eps * inv_sqrt_d)
         for j in range(N + 1):
             c = ctx[j] if j < N else tcls
             row = tb[2 * j]
             mu = novel_means[c] if k == 2 else means[c]
-            nz = noise[j * D:(j + 1) * D]
+            nz = noise[b, j * D:(j + 1) * D]
             for e in range(D):
                 row[e] = (mu[e] + nz[e]) * scale
             lab = c % L
@@ -175,6 +168,28 @@ def _gen_batch(content, target, class_ids, label_ids, kind, shift,
                     row[e] = lv[e]
             else:
                 target[b] = lab
+
+
+def _draw_gaussians(key: int, n: int, start: int, c, draw_novel: bool, buffers: dict):
+    """The Gaussian draws of one generator call: the call's novel class means (K_c × D,
+    N(0, 1/D)) and the item noise of sequences start … start+n−1 (N(0, ε²/D)).  Noise entry j of
+    sequence i is draw i·(N+1)·D + j of a counter-based stream of the call key, so a sequence
+    does not depend on how many others are drawn."""
+    M = (c.N + 1) * c.D
+    noise = buffers.get(("noise", n, M))
+    if noise is None:
+        noise = np.empty((n, M), np.float64)
+        if n <= 4096:                    # training batches reuse their buffer
+            if len(buffers) > 8:
+                buffers.clear()
+            buffers[("noise", n, M)] = noise
+    _fill_normal_ctr(np.uint64(mix64(int(key) ^ int(_NOISE_TAG))), noise.reshape(n * M),
+                     c.eps / math.sqrt(c.D), np.uint64(start * M))
+    novel = np.empty((c.K_novel if draw_novel else 1, c.D), np.float64)
+    if draw_novel:
+        _fill_normal_ctr(np.uint64(mix64(int(key) ^ int(_NOVEL_TAG))), novel.reshape(-1),
+                         1.0 / math.sqrt(c.D), np.uint64(0))
+    return novel, noise
 
 
 # ----------------------------------------------------------------------------------------------
@@ -326,6 +341,7 @@ class ICLTask:
         self._data_key = self.seeds.key("data")
         self._eval_key = self.seeds.key("eval")
         self._eval_cache: dict[str, Batch] = {}
+        self._buffers: dict = {}
 
     # -- split settings -----------------------------------------------------------------------
     def split_settings(self, split: str) -> dict:
@@ -356,12 +372,12 @@ class ICLTask:
             lab = np.empty((n, c.N + 1), np.int32)
             kind = np.empty(n, np.int8)
             shift = np.empty(n, np.int32)
-        draw_novel = settings["p_novel"] > 0.0
-        novel = np.empty((c.K_novel if draw_novel else 1, c.D), np.float64)
+        novel, noise = _draw_gaussians(key, n, start, c, settings["p_novel"] > 0.0,
+                                       self._buffers)
         _gen_batch(content, target, cls, lab, kind, shift, self.means, self.label_vectors,
-                   self._cum_pi, novel, np.uint64(key), start, c.P, c.N, settings["B_exist"],
-                   c.B_novel, settings["p_novel"], settings["p_bursty"], c.eps, c.no_repeats,
-                   settings["flip"], self._uniform_pi, draw_novel)
+                   self._cum_pi, novel, noise, np.uint64(key), start, c.P, c.N,
+                   settings["B_exist"], c.B_novel, settings["p_novel"], settings["p_bursty"],
+                   c.eps, c.no_repeats, settings["flip"], self._uniform_pi)
         return Batch(content, target, cls, lab, kind, shift, c.N, c.P, c.D, c.L, c.K, split)
 
     # -- public API ---------------------------------------------------------------------------
