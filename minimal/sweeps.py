@@ -178,6 +178,28 @@ def _summarise(fn, metrics, cfg, manifest):
     return fn(metrics, cfg)
 
 
+def _normal(cfg_dict, cls):
+    try:
+        return to_dict(from_dict(cls, cfg_dict))
+    except (ConfigError, TypeError):
+        return cfg_dict
+
+
+def _same_config(saved, wanted, cls) -> bool:
+    return saved is not None and _normal(saved, cls) == _normal(wanted, cls)
+
+
+def _resumable(saved, wanted, cls) -> bool:
+    from .runs import _diff
+    from .training.loop import RESUMABLE_CHANGES
+    if saved is None:
+        return False
+    a, b = _normal(saved, cls), _normal(wanted, cls)
+    diffs = _diff(a, b)
+    steps_ok = (a.get("train", {}).get("steps", 0) <= b.get("train", {}).get("steps", 0))
+    return bool(diffs) and all(d in RESUMABLE_CHANGES for d in diffs) and steps_ok
+
+
 def run_job(job: Job) -> dict:
     """Run (or resume, or skip) one job; returns its results row.  Never raises for a failed
     run: the row's ``status`` says what happened."""
@@ -195,12 +217,15 @@ def run_job(job: Job) -> dict:
             manifest = Run.open(out).manifest
         except RunDirError:
             manifest = None
-    if manifest is not None and manifest.get("status") == "completed" and \
-            "sweep_summary" in manifest:
+    same = manifest is not None and _same_config(manifest.get("config"), job.config, cls)
+    if same and manifest.get("status") == "completed" and "sweep_summary" in manifest:
         return {**row, **manifest["sweep_summary"], "status": "completed",
                 "seconds": manifest.get("timings", {}).get("total_s")}
     runner = _load(job.runner)
-    resume = (out / "checkpoint.npz").exists() and manifest is not None
+    # a run whose config differs only in what a resume may change (more steps, another
+    # evaluation cadence) is continued; any other difference starts it again
+    resume = (out / "checkpoint.npz").exists() and manifest is not None and (
+        same or _resumable(manifest.get("config"), job.config, cls))
     kwargs = {"progress": False}
     sig = inspect.signature(runner).parameters
     if "resume" in sig:
@@ -457,7 +482,8 @@ def run_sweep(base, axes: Mapping[str, Iterable], seeds: Iterable[int], runner: 
                     m = Run.open(j.out).manifest
                 except RunDirError:
                     m = None
-            if m is not None and m.get("status") == "completed" and "sweep_summary" in m:
+            if m is not None and m.get("status") == "completed" and "sweep_summary" in m \
+                    and _same_config(m.get("config"), j.config, _load(j.config_class)):
                 rows[j.id] = {"job": j.id, **j.desc, **m["sweep_summary"],
                               "status": "completed",
                               "seconds": m.get("timings", {}).get("total_s")}

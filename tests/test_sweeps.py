@@ -204,3 +204,16 @@ def test_slurm_job_script_runs_one_single_threaded_worker_per_job():
     assert "#SBATCH -A icl-lab" in script and "#SBATCH -n 1" in script
     assert "export NUMBA_NUM_THREADS=1" in script and "export OMP_NUM_THREADS=1" in script
     assert "--nthreads 1" in script and "dask_worker" in script
+
+
+def test_more_steps_continue_finished_jobs_instead_of_restarting(tmp_path):
+    sw = _sweep(steps=200, seeds=(0,), grid={"ih.lr_attn": [0.05]})
+    sw.run(tmp_path / "s", workers=1, progress=False)
+    longer = _sweep(steps=400, seeds=(0,), grid={"ih.lr_attn": [0.05]})
+    res = longer.run(tmp_path / "s", workers=1, progress=False, resume=True)
+    assert res.status == "completed" and res.rows[0]["steps"] == 400
+    hist = json.loads((tmp_path / "s" / "runs" / res.rows[0]["job"] / "run.json").read_text())[
+        "history"]
+    resumed = [h for h in hist if h["event"] == "resumed"]
+    assert len(resumed) == 1 and resumed[0]["from_step"] == 200
+    assert resumed[0]["changes"] == {"train.steps": [200, 400]}
