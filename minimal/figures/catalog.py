@@ -8,7 +8,7 @@ import json
 import time
 from pathlib import Path
 
-from ..errors import UnknownNameError
+from ..errors import RunDirError, UnknownNameError
 from .registry import _REGISTRY, FigureSpec
 
 __all__ = ["available", "get", "make_figures"]
@@ -54,8 +54,11 @@ def _jsonable(obj):
 
 
 def make_figures(names: list[str] | None, out: str | Path, quick: bool = False, seed: int = 0,
-                 progress: bool = True) -> list[dict]:
-    """Compute, plot and save the named figures (all when ``names`` is empty)."""
+                 progress: bool = True, replace_full: bool = False) -> list[dict]:
+    """Compute, plot and save the named figures (all when ``names`` is empty).
+
+    ``quick`` makes small, fast variants, marked on the image; they never replace a full
+    figure in ``out`` unless ``replace_full``."""
     from ..env import package_versions
     from ..runs import atomic_write_json
     figs = available()
@@ -64,15 +67,27 @@ def make_figures(names: list[str] | None, out: str | Path, quick: bool = False, 
         if n not in figs:
             raise UnknownNameError(f"unknown figure {n!r}; available: {', '.join(figs)}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"cannot create the figure directory {out}: {exc.strerror}") from None
     mpath = out / "manifest.json"
     manifest = {}
     if mpath.exists():
         try:
             manifest = json.loads(mpath.read_text())
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             manifest = {}
     manifest.setdefault("figures", {})
+    if quick and not replace_full:
+        full = [n for n in names if n in manifest["figures"]
+                and not manifest["figures"][n].get("quick", False)]
+        if full:
+            raise RunDirError(f"{out} holds the full version of {', '.join(full[:3])}; a quick "
+                              "preview would replace it (write quick figures elsewhere, e.g. "
+                              "figures-quick/)")
     entries = []
     for name in names:
         spec = figs[name]
@@ -85,6 +100,11 @@ def make_figures(names: list[str] | None, out: str | Path, quick: bool = False, 
         data = spec.data(**kwargs)
         t1 = time.perf_counter()
         fig = spec.plot(data)
+        if quick:   # a quick preview must never pass for the real figure
+            fig.text(0.0, -0.01, "QUICK PREVIEW (small settings; not the result)",
+                     ha="left", va="top", fontsize=8, color="C3", fontweight="bold")
+            if fig._suptitle is not None:
+                fig._suptitle.set_text("[quick] " + fig._suptitle.get_text())
         files = []
         for ext in ("png", "pdf"):
             path = out / f"{name}.{ext}"
