@@ -160,6 +160,8 @@ class IHMinimalModel(CurveModel):
         rules = rules or VerdictRules()
         check_y_range(self, curve)
         fixed = _check_fixed(self, fixed)
+        if len(self.grid) == 1 and "beta1_0" not in fixed:
+            fixed["beta1_0"] = self.grid[0]           # a one-value grid fixes beta1_0
         say = _sayer(self.progress if progress is None else progress)
         self._column = column = curve.y_name if curve.y_name in _COLUMNS else (
             "loss" if self.quantity == "loss" else "ic_acc")

@@ -239,7 +239,7 @@ class Logistic(CurveModel):
 
     def transition(self, x, p):
         onset, _, lo, hi = (float(v) for v in p)
-        if lo == hi or not (float(np.min(x)) <= onset <= float(np.max(x))):
+        if lo == hi or not (float(np.min(x)) < onset <= float(np.max(x))):
             return None
         return onset
 
@@ -327,8 +327,9 @@ class NestedLogitsModel(CurveModel):
     def _readout(self, cfg, tau, t_max):
         from ..theory.nested_logits import flow_at
         # steps of at most 0.5 model-time units (far below the plateau scale), but never more
-        # than 20,000 of them (an optimiser probing a tiny time scale must not stall)
-        out = flow_at(cfg, tau, dt_max=max(min(0.5, t_max / 400.0), t_max / 20000.0))
+        # than 5,000 of them (an optimiser probing a tiny time scale must not stall; the rise
+        # is then far narrower than the data's sampling)
+        out = flow_at(cfg, tau, dt_max=max(min(0.5, t_max / 400.0), t_max / 5000.0))
         return out[:, 3] if self.quantity == "loss" else out[:, 4]
 
     def predict(self, x, p):
@@ -411,5 +412,5 @@ class ThreeFactorModel(CurveModel):
         prog = np.empty(len(tau))
         t_max = float(tau.max()) if len(tau) else 1.0
         prog[order] = _three_factor_progress(np.ascontiguousarray(tau[order]), a0, 1.0,
-                                             max(min(0.5, 0.05 / a0), t_max / 20000.0))
+                                             max(min(0.5, 0.05 / a0), t_max / 5000.0))
         return float(p[2]) + (float(p[3]) - float(p[2])) * prog

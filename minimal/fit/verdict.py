@@ -14,8 +14,9 @@ A fit gets one of four verdicts:
   follow the rise, or the transition's interval cannot be computed or reaches outside the
   observed range.
 
-The rise is measured on the data (median of the last m points minus median of the first m,
-m = max(3, n/10)), not on the model's plateaus.
+The rise is measured on the data, not on the model's plateaus: the median of the last k points
+minus the median of the first m, m = max(3, n/10), k = max(3, n/40) (a short window at the end
+so that a rise still under way when the log stops is seen).
 """
 
 from __future__ import annotations
@@ -104,11 +105,13 @@ def judge(x, y, y_fit, model, p, t_mid, ci, quantity: str,
     lo, hi, src = natural_range(quantity, y, rules)
     span = hi - lo
     m = max(3, n // 10)
-    first, last = float(np.median(y[:m])), float(np.median(y[-m:]))
+    k = max(3, n // 40)
+    first, last = float(np.median(y[:m])), float(np.median(y[-k:]))
     rise = last - first
     need_noise, need_range = rules.noise_k * sigma, rules.min_rise * span
     need = max(need_noise, need_range)
-    d = {"rise": rise, "first_level": first, "last_level": last, "edge_points": m,
+    d = {"rise": rise, "first_level": first, "last_level": last, "first_points": m,
+         "last_points": k,
          "scatter": sigma, "need": need, "range": [lo, hi], "range_source": src}
     x0, x1 = float(x[0]), float(x[-1])
     if not (abs(rise) >= need and abs(rise) > 0):
@@ -117,7 +120,7 @@ def judge(x, y, y_fit, model, p, t_mid, ci, quantity: str,
                    f"({need_range:.3g})")
         else:
             why = f"{rules.noise_k:g} × the residual scatter σ = {sigma:.3g} ({need_noise:.3g})"
-        return NO_TRANSITION, (f"the data change by {rise:+.3g} (median of the last {m} points "
+        return NO_TRANSITION, (f"the data change by {rise:+.3g} (median of the last {k} points "
                                f"minus the first {m}), less than {why}"), d
     start, end = model.plateaus(p)
     frise = end - start
