@@ -75,6 +75,8 @@ def cmd_fit(args) -> int:
                     c.meta["group"] = {g: c.meta["group"].get(g) for g in group}
             curves += cs
     _notes(caught, args.quiet)
+    if args.select:
+        curves = _select(curves, args.select)
     if len(curves) * len(names) > MAX_FITS:
         raise CLIError(f"{len(curves)} curves × {len(names)} model(s) = "
                        f"{len(curves) * len(names)} fits; at most {MAX_FITS:,} per call")
@@ -101,6 +103,24 @@ def cmd_fit(args) -> int:
     results = _fit_all(jobs, args, rules)
     _output(results, curves, names, group, summary_by, columns, args)
     return 0
+
+
+def _select(curves, text):
+    want = {}
+    for item in parse_list("--select", text, conv=str):
+        if "=" not in item:
+            raise CLIError(f"--select={text!r} is invalid: {item!r} is not KEY=VALUE")
+        k, v = item.split("=", 1)
+        want[k.strip()] = v.strip()
+    keys = {k for c in curves for k in c.group}
+    bad = [k for k in want if k not in keys]
+    if bad:
+        raise CLIError(f"--select={text!r} is invalid: {bad[0]!r} is not a --group column "
+                       f"({', '.join(sorted(keys)) or 'no --group given'})")
+    kept = [c for c in curves if all(str(c.group.get(k)) == v for k, v in want.items())]
+    if not kept:
+        raise CLIError(f"--select={text!r}: no curve has these group values")
+    return kept
 
 
 def _rules(args):
@@ -246,6 +266,8 @@ def register(sub, parser_class) -> None:
     p.add_argument("--summary", nargs="?", const="auto", default=None, metavar="COL[,COL]",
                    help="per-condition mean ± sd and n; conditions: these group columns "
                         "(default: all --group columns but the last)")
+    p.add_argument("--select", default=None, metavar="KEY=VALUE[,KEY=VALUE]",
+                   help="fit only the curves with these group values (e.g. lr=0.01,seed=0)")
     p.add_argument("--model", default="logistic", metavar="NAME[,NAME]",
                    help="logistic, three-factor, nested-logits or ih-minimal; several "
                         "(comma-separated): a comparison with ΔAIC/ΔBIC (see --list)")

@@ -460,7 +460,7 @@ def _restart_candidates(cols, rows_restart, skip) -> list[str]:
         v = [str(a) for a in vals]
         if len(set(v)) < 2 or len(set(v)) > max(2, len(v) // 2):
             continue
-        if all(v[i] != v[i - 1] for i in rows_restart):
+        if any(v[i] != v[i - 1] for i in rows_restart):
             out.append(name)
     return out
 
@@ -545,7 +545,7 @@ def load_curves(source, x: str | None = None, y: str | None = None,
                                       if others else ""))
     if not _present(cols, yn):
         raise CurveFileError(f"{src}: no column {yn!r} for y; columns: {_shown(cols)}")
-    if guessed and not quiet:
+    if guessed and not quiet and kind not in ("arrays", "array"):
         flags = "/".join(f"--{g[0]}" for g in guessed)
         warnings.warn(f"{Path(src).name if not src.startswith('<') else src}: guessed "
                       f"{', '.join(guessed)} (pass {flags} to choose)", CurveWarning,

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._format import interval, num
+
 __all__ = ["FitResult"]
 
 
@@ -166,11 +168,18 @@ class FitResult:
                      f"; standard errors: {self.info.get('stderr_method')}")
         if self.constants:
             srcs = getattr(self._model, "constants_source", {}) or {}
-            where = sorted(set(srcs.values()))
+            where = set(srcs.values())
+            if where == {"default"}:
+                how = "   (defaults: set them with --N/--L/--B/--eps, or fit a run directory)"
+            elif len(where) == 1:
+                how = f"   (from {where.pop()})"
+            elif where:
+                how = "   (" + ", ".join(f"{k}: {v}" for k, v in srcs.items()) + ")"
+            else:
+                how = ""
             lines.append("[[Constants]] " + ", ".join(f"{k} = {v:g}" if isinstance(v, float)
                                                       else f"{k} = {v}"
-                                                      for k, v in self.constants.items()) +
-                         (f"   (from: {', '.join(where)})" if where else ""))
+                                                      for k, v in self.constants.items()) + how)
         lines.append(f"[[Parameters]]   x = {self.x_name}, y = {self.y_name}")
         units = self.units()
         defs = self.definitions()
@@ -299,7 +308,8 @@ class FitResult:
             ax.axvline(self.t_transition, color=color, lw=0.8, ls="--")
             if self.t_transition_ci:
                 ax.axvspan(*self.t_transition_ci, color="C0", alpha=0.12,
-                           label=(f"transition {self.t_transition:.4g}" if own else None))
+                           label=(f"transition {num(self.t_transition, 5)} "
+                                  f"{interval(self.t_transition_ci, 5)}" if own else None))
         ax.set_ylabel(self.y_name)
         if own:
             ax.legend(fontsize=7, loc="best")
