@@ -3,7 +3,7 @@ blocks is run and its output compared with the page; every python block is execu
 compared with the console block that follows it.
 
 Comparison: whitespace runs are collapsed; a line "…" skips any number of output lines;
-numbers may differ by two units of the last printed digit plus 0.1 % (BLAS and libm builds
+numbers may differ by two units of the last printed digit plus 2e-5 relative (BLAS and libm builds
 round differently), every other token must be equal."""
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _tok_equal(a: str, b: str) -> bool:
     if _NUM.match(ca) and _NUM.match(cb):
         decimals = len(cb.split(".")[1]) if "." in cb and "e" not in cb.lower() else 0
         unit = 10.0 ** -decimals
-        return abs(float(ca) - float(cb)) <= 2 * unit + 1e-3 * abs(float(cb)) and \
+        return abs(float(ca) - float(cb)) <= 2 * unit + 2e-5 * abs(float(cb)) and \
             a.replace(ca, "") == b.replace(cb, "")
     return False
 

@@ -63,6 +63,10 @@ def cmd_fit(args) -> int:
         if unknown:
             raise CLIError(f"--summary {args.summary}: {unknown[0]!r} is not one of the --group "
                            f"columns ({', '.join(group) or 'none given'})")
+    from ..fit.table import check_append, table_columns
+    columns = table_columns(group)
+    if args.table and args.append:
+        check_append(args.table, columns)
     curves = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CurveWarning)
@@ -96,10 +100,6 @@ def cmd_fit(args) -> int:
             m = model_for_curve(n, c, args.quantity, **kw)
             check_y_range(m, c)
             jobs.append((c, m))
-    from ..fit.table import check_append, table_columns
-    columns = table_columns(group)
-    if args.table and args.append:
-        check_append(args.table, columns)
     results = _fit_all(jobs, args, rules)
     _output(results, curves, names, group, summary_by, columns, args)
     return 0
