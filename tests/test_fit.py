@@ -31,6 +31,7 @@ def _dense_crossing(m, x0, x1, p, n=20001):
 # --- transition() is None or inside the window and agrees with predict --------------------
 
 @settings(max_examples=30)
+@example(onset=2.6127986111619858e-58, lw=1.0, lo=0.0, hi=1.0)
 @given(st.floats(-5000, 15000), st.floats(1.0, 3.5), st.floats(0.0, 0.3), st.floats(0.5, 1.0))
 def test_logistic_transition_inside_window_or_none(onset, lw, lo, hi):
     m = make_model("logistic")
@@ -41,7 +42,8 @@ def test_logistic_transition_inside_window_or_none(onset, lw, lo, hi):
         assert c is None or c <= dx          # a crossing at the very first sample is "before"
     else:
         assert 0 <= t <= 10_000 and t == onset
-        assert c is not None and abs(c - t) <= dx
+        # (a crossing within the first sample spacing may read as "before" on the grid)
+        assert (c is not None and abs(c - t) <= dx) or (c is None and t <= dx)
 
 
 @settings(max_examples=30)

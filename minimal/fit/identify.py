@@ -7,7 +7,8 @@ of the x range for a location, se over the metric's natural range for a plateau,
 |value|) for a logit.  A parameter whose relative error exceeds ``max_rse`` (or whose error the
 data do not determine at all) is flagged.  For the theory models, :func:`fit_reduced` refits
 with the worst-flagged fixable parameter held at its starting value, one at a time, until no
-fixable parameter is flagged, and records which were fixed and why.
+fixable parameter is flagged, and records which were fixed and why.  A curve whose verdict is
+"no transition observed" is not reduced: it determines no shape, and its flags say so.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def fit_reduced(model, curve, bootstrap: int = 0, seed: int = 0, fixed: dict | N
     fixed = dict(fixed or {})
     kw = {"progress": progress}
     res = model.fit(curve, bootstrap=bootstrap, seed=seed, fixed=fixed, rules=rules, **kw)
-    if not getattr(model, "reducible", False):
-        return res
+    if not getattr(model, "reducible", False) or res.verdict == "no transition observed":
+        return res          # a curve without a rise determines no shape: flags suffice
     full = res
     history = []
     while True:
@@ -68,7 +69,11 @@ def fit_reduced(model, curve, bootstrap: int = 0, seed: int = 0, fixed: dict | N
                         "reason": (f"relative standard error {_pct(res.rse[worst])} > "
                                    f"{_pct(res.rules_max_rse)}")})
         fixed[worst] = value
-        res = model.fit(curve, bootstrap=bootstrap, seed=seed, fixed=fixed, rules=rules, **kw)
+        warm = {k: v for k, v in res.params.items() if k not in fixed}
+        starts = res.info["start_values"]
+        res = model.fit(curve, bootstrap=bootstrap, seed=seed, fixed=fixed, rules=rules,
+                        start=warm, **kw)
+        res.info["start_values"] = starts
     if history:
         res.info["reduced"] = history
         res.info["full_fit"] = {"aic": full.aic, "bic": full.bic, "r2": full.r2,

@@ -152,10 +152,12 @@ class IHMinimalModel(CurveModel):
 
     # -- fit ----------------------------------------------------------------------------------
     def fit(self, curve: Curve, bootstrap: int = 0, seed: int = 0, fixed: dict | None = None,
-            rules: VerdictRules | None = None, progress=None) -> FitResult:
+            rules: VerdictRules | None = None, progress=None,
+            start: dict | None = None) -> FitResult:
         """Derivative-free fit (see the module docstring).  ``bootstrap``/``seed`` are unused
-        (the errors come from the Jacobian and the β₁⁰ profile).  ``progress``: True (a line
-        per simulation on stderr), False, or a callable taking the line."""
+        (the errors come from the Jacobian and the β₁⁰ profile); ``start`` is unused (the
+        search is global over the grid and the time scale).  ``progress``: True (a line per
+        simulation on stderr), False, or a callable taking the line."""
         from scipy.optimize import minimize_scalar
         rules = rules or VerdictRules()
         check_y_range(self, curve)

@@ -17,7 +17,10 @@ from .identify import flagged, relative_errors
 from .result import FitResult
 from .verdict import TRANSITIONED, VerdictRules, judge, natural_range
 
-__all__ = ["least_squares_fit", "check_y_range", "internal", "natural"]
+__all__ = ["least_squares_fit", "check_y_range", "internal", "natural", "MAX_NFEV"]
+
+#: most residual evaluations of one least-squares run (the Jacobian's are not counted)
+MAX_NFEV = 500
 
 
 def internal(model, p) -> np.ndarray:
@@ -103,10 +106,12 @@ def _delta_interval(tfun, q, t0, cov, lo, hi):
 
 
 def least_squares_fit(model, curve: Curve, bootstrap: int = 0, seed: int = 0,
-                      fixed: dict | None = None, rules: VerdictRules | None = None) -> FitResult:
+                      fixed: dict | None = None, rules: VerdictRules | None = None,
+                      start: dict | None = None) -> FitResult:
     """Fit ``model`` (a :class:`~minimal.fit.models.CurveModel`) to ``curve`` by bounded least
     squares; ``fixed`` holds parameters at given values; ``bootstrap`` residual-bootstrap
-    refits for the errors (0: the Jacobian); ``rules`` the verdict's thresholds."""
+    refits for the errors (0: the Jacobian); ``rules`` the verdict's thresholds; ``start``
+    starting values that override the model's guess (then no other starts are tried)."""
     from scipy.optimize import least_squares
     rules = rules or VerdictRules()
     check_y_range(model, curve)
@@ -136,19 +141,28 @@ def least_squares_fit(model, curve: Curve, bootstrap: int = 0, seed: int = 0,
         return np.clip(q0, lo + 1e-9 * width, hi - 1e-9 * width)
 
     t0 = time.perf_counter()
-    q_base = start_from(model.guess(x, y))
+    guess = np.array(model.guess(x, y), float)
+    guess_values = dict(zip(names, map(float, guess)))
+    for k, v in (start or {}).items():
+        guess[names.index(k)] = v
+    q_base = start_from(guess)
     start_q = q_base.copy()
     res = least_squares(resid, q_base[free], bounds=(lo[free], hi[free]), x_scale="jac",
-                        method="trf", max_nfev=2000)
+                        method="trf", max_nfev=MAX_NFEV)
     nfev, starts = int(res.nfev), 1
     sst = float(((y - y.mean()) ** 2).sum())
-    if hasattr(model, "extra_guesses") and sst > 0 and 2 * res.cost / sst > 0.02:
-        # a poor fit (R² < 0.98) from the default start: try the model's other starts
+    lo_y, hi_y, _ = natural_range(model.quantity, y, rules)
+    m_edge = max(3, len(y) // 10)
+    data_rise = abs(float(np.median(y[-m_edge:]) - np.median(y[:m_edge])))
+    if start is None and hasattr(model, "extra_guesses") and sst > 0 and \
+            2 * res.cost / sst > 0.02 and data_rise >= rules.min_rise * (hi_y - lo_y):
+        # a poor fit (R² < 0.98) of a curve that does rise, from the default start: try the
+        # model's other starts (not for flat curves: no start makes them transition)
         for p0 in model.extra_guesses(x, y):
             qa = start_from(p0)
             q_base = qa
             alt = least_squares(resid, qa[free], bounds=(lo[free], hi[free]), x_scale="jac",
-                                method="trf", max_nfev=2000)
+                                method="trf", max_nfev=MAX_NFEV)
             starts += 1
             nfev += int(alt.nfev)
             if alt.cost < res.cost:
@@ -206,7 +220,6 @@ def least_squares_fit(model, curve: Curve, bootstrap: int = 0, seed: int = 0,
         elif pinv_cov is not None:
             ci = _delta_interval(tfun, res.x, t_mid, pinv_cov, lo[free], hi[free])
     params = dict(zip(names, map(float, p)))
-    lo_y, hi_y, _ = natural_range(model.quantity, y, rules)
     rse = relative_errors(model, params, stderr, fixed, float(x[-1] - x[0]), hi_y - lo_y)
     verdict, reason, diag = judge(x, y, fit, model, p, t_mid, ci, model.quantity, rules)
     if verdict != TRANSITIONED:
@@ -214,7 +227,8 @@ def least_squares_fit(model, curve: Curve, bootstrap: int = 0, seed: int = 0,
     info = {"nfev": nfev, "starts": starts, "status": int(res.status),
             "message": res.message, "seconds": time.perf_counter() - t0,
             "stderr_method": method, "quantity": model.quantity,
-            "start_values": dict(zip(names, map(float, natural(model, start_q))))}
+            "start_values": (dict(zip(names, map(float, natural(model, start_q))))
+                             if start is None else guess_values)}
     return FitResult(
         model=model.name, params=params, stderr=stderr, r2=float(r2), aic=float(aic),
         bic=float(bic), n_points=n, t_transition=t_mid, t_transition_ci=ci, residuals=r,

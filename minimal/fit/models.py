@@ -177,13 +177,14 @@ class CurveModel:
                 "description": self.description, "equation": self.equation}
 
     def fit(self, curve, bootstrap: int = 0, seed: int = 0, fixed: dict | None = None,
-            rules=None, progress=None):
+            rules=None, progress=None, start: dict | None = None):
         """Fit this model to ``curve`` by bounded least squares; ``fixed`` holds parameters
-        at given values (a reduced model).  Returns a :class:`~minimal.fit.result.FitResult`
-        with its verdict (``rules``: :class:`~minimal.fit.verdict.VerdictRules`)."""
+        at given values (a reduced model); ``start`` overrides starting values (a warm
+        start).  Returns a :class:`~minimal.fit.result.FitResult` with its verdict
+        (``rules``: :class:`~minimal.fit.verdict.VerdictRules`)."""
         from .lsq import least_squares_fit
         return least_squares_fit(self, curve, bootstrap=bootstrap, seed=seed, fixed=fixed,
-                                 rules=rules)
+                                 rules=rules, start=start)
 
 
 def _plateau_guess(y):
