@@ -284,30 +284,70 @@ def bench_ih(quick: bool = False) -> dict:
 
 @benchmark("fit")
 def bench_fit(quick: bool = False) -> dict:
-    """Median wall time of one fit of a 200-point noisy curve: logistic and nested-logits
-    (time scale, β₁⁰, α₀, ξ₀ free), each generated from its own model, including the
-    standard errors and the transition interval."""
-    from .fit import fit_curve, make_model
-    from .fit.curves import from_arrays
+    """Wall time of one fit of a 200-point noisy curve, errors, verdict and transition interval
+    included: the median of repeated fits for logistic, three-factor and nested-logits (each
+    fitted to a curve of its own form), and one ih-minimal fit (its simulations included,
+    after a warm-up simulation that loads the compiled kernels), wall and CPU time.  The
+    reference is the logistic fit measured in the same run."""
+    from .fit import fit_curve, from_arrays, make_model
+    from .fit.ih_fit import _SIMS
     x = np.linspace(0, 40_000, 200)
     rng = np.random.default_rng(0)
     out = {"benchmark": "fit", "unit": "one fit of a 200-point curve (params, stderr, R², "
-           "AIC/BIC, transition + 95% interval)", "targets": {"logistic_ms_max": 50.0,
-                                                             "nested_logits_ms_max": 1000.0},
-           "quick": quick}
-    cases = {"logistic": [15_000, 3.0, 0.05, 0.95], "nested-logits": [2.0, -2.5, 0.0, 0.0],
-             "three-factor": [2.0, -1.3, 0.05, 0.95]}
+           "AIC/BIC, verdict, transition + 95% interval)",
+           "targets": {"logistic_ms_max": 50.0, "nested_logits_ms_max": 1000.0,
+                       "ih_minimal_s_max": 20.0},
+           "quick": quick, "threads": _threads()}
+    cases = {"logistic": [15_000, 1000.0, 0.05, 0.95],
+             "three-factor": [200.0, 0.05, 0.05, 0.95],
+             "nested-logits": [100.0, -2.5, 0.0, 0.0, 0.05, 0.95]}
     for name, p in cases.items():
         m = make_model(name)
         y = np.clip(m.predict(x, np.array(p)) + rng.normal(0, 0.01, len(x)), 0, 1)
-        c = from_arrays(x, y)
-        fit_curve(c, m)                       # warm-up (compilation)
-        times = _timeit(lambda i: fit_curve(c, m), 3 if quick else 10)
+        c = from_arrays(x, y, "step", "ic_acc")
+        t0 = time.perf_counter()
+        fit_curve(c, m)                       # warm-up (compilation or cache load)
+        warm = time.perf_counter() - t0
+        cpu = []
+
+        def one(i, c=c, m=m):
+            c0 = time.process_time()
+            fit_curve(c, m)
+            cpu.append(time.process_time() - c0)
+        times = _timeit(one, 3 if quick else 10)
         r = fit_curve(c, m)
-        out[name] = {"median_ms": round(statistics.median(times) * 1e3, 2), "r2": round(r.r2, 5),
-                     "nfev": r.info["nfev"]}
-    out["meets_targets"] = bool(out["logistic"]["median_ms"] <= 50 and
-                                out["nested-logits"]["median_ms"] <= 1000)
+        out[name] = {"median_ms": round(statistics.median(times) * 1e3, 2),
+                     "median_cpu_ms": round(statistics.median(cpu) * 1e3, 2),
+                     "warmup_s": round(warm, 3), "n_timed": len(times), "r2": round(r.r2, 5),
+                     "verdict": r.verdict, "nfev": r.info["nfev"], "fixed": list(r.fixed)}
+    ih = make_model("ih-minimal", progress=False)
+    t0 = time.perf_counter()
+    steps, vals = ih.simulate(-2.0)           # warm-up: kernels compiled or loaded
+    warm = time.perf_counter() - t0
+    xs = np.linspace(0, steps[-1] * 3.0 * 1.5, 200)
+    y = np.clip(np.interp(xs / 3.0, steps, vals) + rng.normal(0, 0.01, len(xs)), 0, 1)
+    c = from_arrays(xs, y, "step", "ic_acc")
+    _SIMS.clear()                             # the timed fit runs every simulation
+    lines = []
+    t0, c0 = time.perf_counter(), time.process_time()
+    r = fit_curve(c, ih, progress=lines.append)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    out["ih-minimal"] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                         "warmup_s": round(warm, 2), "simulations": len(lines),
+                         "progress_lines": lines, "time_scale": round(r.params["time_scale"], 4),
+                         "true_time_scale": 3.0, "beta1_0": r.params["beta1_0"],
+                         "r2": round(r.r2, 5), "verdict": r.verdict}
+    try:
+        import os
+        out["load_average_1min"] = round(os.getloadavg()[0], 2)
+    except OSError:
+        pass
+    out["logistic_reference_ms"] = out["logistic"]["median_ms"]
+    out["targets_note"] = ("on a shared machine wall time grows with the load average; the CPU "
+                           "times (process time of this single-threaded process) are judged")
+    out["meets_targets"] = bool(out["logistic"]["median_cpu_ms"] <= 50 and
+                                out["nested-logits"]["median_cpu_ms"] <= 1000 and
+                                out["ih-minimal"]["cpu_s"] <= 20.0)
     return out
 
 
