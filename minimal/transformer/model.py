@@ -349,13 +349,18 @@ class Transformer:
                                       w.cmask, w.cflag, w.iflag, w.dval, r, all_rows)
             if main:
                 loss, correct, cnt = lo, co, ct
-            for ov in ps.overrides:
-                if ov.source is None or ov.detach:
-                    continue
+            later: dict[str, np.ndarray] = {}      # union of the masks of later overrides
+            for ov in reversed(ps.overrides):
                 kind, idx, o, s, shp = self._segment(n, T, ov.act)
                 mask = np.broadcast_to(np.asarray(ov.mask, bool), shp)
+                hidden = later.get(ov.act)
+                later[ov.act] = mask if hidden is None else (mask | hidden)
+                if ov.source is None or ov.detach:
+                    continue
                 index = np.broadcast_to(np.asarray(ov.index, np.int64), shp)
                 sel = mask & (index >= 0)
+                if hidden is not None:
+                    sel = sel & ~hidden
                 skind, sidx, so, ss, _ = self._segment(n, T, ov.source[1])
                 src = works[ov.source[0]]
                 if not src.iflag[skind, sidx]:
