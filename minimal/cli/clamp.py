@@ -118,7 +118,7 @@ def cmd_sweep(args) -> int:
     require_out(args)
     labels = parse_list("--labels", args.labels, int, lo=3, hi=100)
     classes = parse_list("--classes", args.classes, int, lo=2, hi=100_000)
-    res = sweep(args.out, steps=args.steps or (300 if args.quick else 16000), labels=labels,
+    res = sweep(args.out, steps=args.steps or (300 if args.quick else 12000), labels=labels,
                 classes=classes, **_common(args))
     if args.json:
         print(json.dumps(res, default=_json_default))
@@ -184,7 +184,7 @@ def register(sub, parser_class) -> None:
         s.add_argument("--seed", type=nonneg_int("--seed", 10**6), default=0,
                        help="first seed")
         s.add_argument("--steps", type=positive_int("--steps", 10**8), default=None,
-                       help="steps per run (default: table/heads 8,000, sweep 16,000; "
+                       help="steps per run (default: table/heads 8,000, sweep 12,000; "
                             "--quick 300)")
         s.add_argument("--workers", type=positive_int("--workers", 64), default=None)
         s.add_argument("--quick", action="store_true",

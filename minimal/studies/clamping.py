@@ -216,7 +216,7 @@ def table(out, seeds=(0, 1, 2), steps: int = 8000, quick: bool = False, workers=
 # (e) labels / classes sweep
 # ----------------------------------------------------------------------------------------------
 
-def sweep(out, seeds=(0, 1, 2), steps: int = 16000, quick: bool = False, workers=None,
+def sweep(out, seeds=(0, 1, 2), steps: int = 12000, quick: bool = False, workers=None,
           progress: bool = True, labels=SWEEP_LABELS, classes=SWEEP_CLASSES) -> dict:
     settings = [("labels", L, {"n_labels": L}) for L in labels] + \
         [("classes", C, {"n_classes": C}) for C in classes if C != 50 or 5 not in labels]

@@ -382,8 +382,10 @@ def _affine_rows(Xin, W, bias, use_bias, rows, full, Yout):
 def _forward(ci, cf, tokens, X, pos, cos, sin,
              W_E, W_in, b_in, W_pos, ln1_w, ln1_b, W_Q, W_K, W_V, W_O, ln2_w, ln2_b,
              W_1, b_1, W_2, b_2, lnf_w, lnf_b, R_W, R_b, W_U, b_U,
-             buf, offs, cmask, cval, cflag, rows, all_rows):
-    """One forward pass into ``buf`` (see the module docstring)."""
+             buf, offs, cmask, cval, cflag, rows, all_rows, upto):
+    """One forward pass into ``buf`` (see the module docstring).  Only layers < ``upto`` are
+    computed, and the readout only when ``upto`` is the number of layers (a reference pass
+    stops after the last activation that is read from it)."""
     n, T = tokens.shape
     nl, H, dh, d = ci[CI_LAYERS], ci[CI_H], ci[CI_DH], ci[CI_D]
     Dm, C = ci[CI_DM], ci[CI_C]
@@ -399,7 +401,7 @@ def _forward(ci, cf, tokens, X, pos, cos, sin,
     if cflag[EMBED, 0]:
         _clamp(buf, cmask, cval, offs[EMBED, 0], sz_res)
     R = E
-    for l in range(nl):
+    for l in range(min(upto, nl)):
         last = l == nl - 1
         rr = rows if last else all_rows
         full = rr.shape[0] == T
@@ -504,6 +506,8 @@ def _forward(ci, cf, tokens, X, pos, cos, sin,
         if cflag[OUT, l]:
             _clamp(buf, cmask, cval, offs[OUT, l], sz_res)
         R = OUTv
+    if upto < nl:
+        return
     full = rows.shape[0] == T
     if use_ln:
         Hh = _v3(buf, offs[LNF, 0], n, T, d)
@@ -663,11 +667,13 @@ def _backward(ci, cf, tokens, X, pos, cos, sin, targets, has_loss,
               W_1, b_1, W_2, b_2, lnf_w, lnf_b, R_W, R_b, W_U, b_U,
               gW_E, gW_in, gb_in, gW_pos, gln1_w, gln1_b, gW_Q, gW_K, gW_V, gW_O, gln2_w,
               gln2_b, gW_1, gb_1, gW_2, gb_2, glnf_w, glnf_b, gR_W, gR_b, gW_U, gb_U,
-              buf, dbuf, inj, offs, cmask, cflag, iflag, dval, rows, all_rows):
+              buf, dbuf, inj, offs, cmask, cflag, iflag, dval, rows, all_rows, head, top):
     """Gradients of one pass (accumulated into the g* arrays); returns (loss, correct, count).
 
     ``has_loss``: the cross-entropy at ``targets`` starts the pass's gradient; otherwise only
-    injected gradients do."""
+    injected gradients do.  ``head``: the readout has a gradient (loss or injection there);
+    ``top``: the highest layer with a gradient (−1: only the embedding) — nothing above it is
+    visited."""
     n, T = tokens.shape
     nl, H, dh, d = ci[CI_LAYERS], ci[CI_H], ci[CI_DH], ci[CI_D]
     Dm, C = ci[CI_DM], ci[CI_C]
@@ -680,83 +686,91 @@ def _backward(ci, cf, tokens, X, pos, cos, sin, targets, has_loss,
     sz_s = n * H * T * T
     full = rows.shape[0] == T
 
-    # logits
-    o = offs[LOGITS, 0]
-    dLG = _v3(dbuf, o, n, T, C)
-    if not full:
-        dbuf[o:o + n * T * C] = 0.0
-    LG = _v3(buf, o, n, T, C)
     loss, correct, cnt = 0.0, 0, 0
-    if has_loss:
-        loss, correct, cnt = _cross_entropy_rows(LG, targets, rows, dLG)
-    else:
-        dbuf[o:o + n * T * C] = 0.0
-    _finish(dbuf, inj, cmask, dval, o, n * T * C, iflag[LOGITS, 0], cflag[LOGITS, 0])
-    # readout input
-    nread = ci[CI_NREAD]
-    if nread > 0:
-        Hin = _v3(buf, offs[RHID, nread - 1], n, T, d)
-    elif use_ln:
-        Hin = _v3(buf, offs[LNF, 0], n, T, d)
-    else:
-        Hin = _v3(buf, offs[OUT, nl - 1], n, T, d)
-    Hr = _rows_of(Hin, rows, full)
-    dLr = _rows_of(dLG, rows, full)
-    _gemm_tn_acc(Hr, dLr, gW_U)
-    if ci[CI_UBIAS]:
-        for i in range(dLr.shape[0]):
-            for c in range(C):
-                gb_U[c] += dLr[i, c]
-    dHr = np.dot(dLr, W_U.T)                       # (n·|rows|, d)
-    for m in range(nread - 1, -1, -1):
-        o = offs[RHID, m]
-        dHm = _v3(dbuf, o, n, T, d)
+    if head:
+        # logits
+        o = offs[LOGITS, 0]
+        dLG = _v3(dbuf, o, n, T, C)
         if not full:
-            dbuf[o:o + sz_res] = 0.0
-            _put_rows(dHr, rows, False, dHm)
+            dbuf[o:o + n * T * C] = 0.0
+        LG = _v3(buf, o, n, T, C)
+        loss, correct, cnt = 0.0, 0, 0
+        if has_loss:
+            loss, correct, cnt = _cross_entropy_rows(LG, targets, rows, dLG)
         else:
-            dHm.reshape((n * T, d))[:, :] = dHr
-        _finish(dbuf, inj, cmask, dval, o, sz_res, iflag[RHID, m], cflag[RHID, m])
-        Zr = _v3(buf, offs[RPRE, m], n, T, d)
-        dz = _rows_of(dHm, rows, full).copy()
-        Zrr = _rows_of(Zr, rows, full)
-        sb = 0.0
-        for i in range(dz.shape[0]):
-            for e in range(d):
-                if Zrr[i, e] <= 0.0:
-                    dz[i, e] = 0.0
-                sb += dz[i, e]
-        if m > 0:
-            Hprev = _v3(buf, offs[RHID, m - 1], n, T, d)
+            dbuf[o:o + n * T * C] = 0.0
+        _finish(dbuf, inj, cmask, dval, o, n * T * C, iflag[LOGITS, 0], cflag[LOGITS, 0])
+        # readout input
+        nread = ci[CI_NREAD]
+        if nread > 0:
+            Hin = _v3(buf, offs[RHID, nread - 1], n, T, d)
         elif use_ln:
-            Hprev = _v3(buf, offs[LNF, 0], n, T, d)
+            Hin = _v3(buf, offs[LNF, 0], n, T, d)
         else:
-            Hprev = _v3(buf, offs[OUT, nl - 1], n, T, d)
-        gR_W[m] += np.dot(dz.T, _rows_of(Hprev, rows, full))
-        gR_b[m] += sb
-        dHr = np.dot(dz, R_W[m])
-    # final LayerNorm
-    oR = offs[OUT, nl - 1]
-    dR = _v3(dbuf, oR, n, T, d)
-    if not full:
-        dbuf[oR:oR + sz_res] = 0.0
-    if use_ln:
-        o = offs[LNF, 0]
-        dHf = _v3(dbuf, o, n, T, d)
+            Hin = _v3(buf, offs[OUT, nl - 1], n, T, d)
+        Hr = _rows_of(Hin, rows, full)
+        dLr = _rows_of(dLG, rows, full)
+        _gemm_tn_acc(Hr, dLr, gW_U)
+        if ci[CI_UBIAS]:
+            for i in range(dLr.shape[0]):
+                for c in range(C):
+                    gb_U[c] += dLr[i, c]
+        dHr = np.dot(dLr, W_U.T)                       # (n·|rows|, d)
+        for m in range(nread - 1, -1, -1):
+            o = offs[RHID, m]
+            dHm = _v3(dbuf, o, n, T, d)
+            if not full:
+                dbuf[o:o + sz_res] = 0.0
+                _put_rows(dHr, rows, False, dHm)
+            else:
+                dHm.reshape((n * T, d))[:, :] = dHr
+            _finish(dbuf, inj, cmask, dval, o, sz_res, iflag[RHID, m], cflag[RHID, m])
+            Zr = _v3(buf, offs[RPRE, m], n, T, d)
+            dz = _rows_of(dHm, rows, full).copy()
+            Zrr = _rows_of(Zr, rows, full)
+            sb = 0.0
+            for i in range(dz.shape[0]):
+                for e in range(d):
+                    if Zrr[i, e] <= 0.0:
+                        dz[i, e] = 0.0
+                    sb += dz[i, e]
+            if m > 0:
+                Hprev = _v3(buf, offs[RHID, m - 1], n, T, d)
+            elif use_ln:
+                Hprev = _v3(buf, offs[LNF, 0], n, T, d)
+            else:
+                Hprev = _v3(buf, offs[OUT, nl - 1], n, T, d)
+            gR_W[m] += np.dot(dz.T, _rows_of(Hprev, rows, full))
+            gR_b[m] += sb
+            dHr = np.dot(dz, R_W[m])
+        # final LayerNorm
+        oR = offs[OUT, nl - 1]
+        dR = _v3(dbuf, oR, n, T, d)
         if not full:
-            dbuf[o:o + sz_res] = 0.0
-            _put_rows(dHr, rows, False, dHf)
+            dbuf[oR:oR + sz_res] = 0.0
+        if use_ln:
+            o = offs[LNF, 0]
+            dHf = _v3(dbuf, o, n, T, d)
+            if not full:
+                dbuf[o:o + sz_res] = 0.0
+                _put_rows(dHr, rows, False, dHf)
+            else:
+                dHf.reshape((n * T, d))[:, :] = dHr
+            _finish(dbuf, inj, cmask, dval, o, sz_res, iflag[LNF, 0], cflag[LNF, 0])
+            _ln_bwd(dHf, _v3(buf, oR, n, T, d), _v3(buf, offs[STF, 0], n, T, 2), lnf_w, dR,
+                    glnf_w, glnf_b, rows)
         else:
-            dHf.reshape((n * T, d))[:, :] = dHr
-        _finish(dbuf, inj, cmask, dval, o, sz_res, iflag[LNF, 0], cflag[LNF, 0])
-        _ln_bwd(dHf, _v3(buf, oR, n, T, d), _v3(buf, offs[STF, 0], n, T, 2), lnf_w, dR,
-                glnf_w, glnf_b, rows)
+            if not full:
+                _put_rows(dHr, rows, False, dR)
+            else:
+                dR.reshape((n * T, d))[:, :] = dHr
+    elif top >= 0:
+        oT = offs[OUT, top]
+        dbuf[oT:oT + sz_res] = 0.0
     else:
-        if not full:
-            _put_rows(dHr, rows, False, dR)
-        else:
-            dR.reshape((n * T, d))[:, :] = dHr
-    for l in range(nl - 1, -1, -1):
+        oE = offs[EMBED, 0]
+        dbuf[oE:oE + sz_res] = 0.0
+    for l in range(top, -1, -1):
         last = l == nl - 1
         rr = rows if last else all_rows
         lfull = rr.shape[0] == T

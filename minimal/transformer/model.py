@@ -287,11 +287,19 @@ class Transformer:
             w.cflag[kind, idx] = True
             w.touched.append((o, s))
 
-    def _forward_pass(self, pargs, inputs, w: _Work, n, T, rows):
+    def _forward_pass(self, pargs, inputs, w: _Work, n, T, rows, upto):
         tok, X, pos = inputs
         offs = self._layout(n, T)[0]
         _K._forward(self._ci, self._cf, tok, X, pos, self._cos, self._sin, *pargs,
-                    w.buf, offs, w.cmask, w.cval, w.cflag, rows, self._all_rows(T))
+                    w.buf, offs, w.cmask, w.cval, w.cflag, rows, self._all_rows(T), upto)
+
+    def _depth(self, kind: int, idx: int) -> int:
+        """Layers a forward pass must compute to produce activation (kind, idx)."""
+        if kind == LY.EMBED:
+            return 0
+        if kind in (LY.LNF, LY.RHID, LY.LOGITS):
+            return self.cfg.n_layers
+        return idx + 1
 
     def _all_rows(self, T):
         key = ("rows", T)
@@ -317,12 +325,20 @@ class Transformer:
         plan = self._plan(specs, batch, overrides)
         all_rows = self._all_rows(T)
         works = {}
+        nl = self.cfg.n_layers
+        # a reference pass only runs as deep as the activations later passes read from it
+        need = {ps.name: 0 for ps in plan}
+        for ps in plan:
+            for ov in ps.overrides:
+                if ov.source is not None and ov.source[0] in need:
+                    need[ov.source[0]] = max(need[ov.source[0]], self._depth(
+                        *LY.parse(self.cfg, ov.source[1])))
         for ps in plan:
             w = self._work(n, T, ps.name)
             self._apply_overrides(ps, w, n, T, works)
             main = ps.name == MAIN
             r = rows if (main and not full) else all_rows
-            self._forward_pass(pargs, inputs, w, n, T, r)
+            self._forward_pass(pargs, inputs, w, n, T, r, nl if main else need[ps.name])
             works[ps.name] = w
         out = {}
         if record:
@@ -344,9 +360,17 @@ class Transformer:
             if not main and not w.iflag.any():
                 continue
             r = rows if (main and not full) else all_rows
+            if main:
+                head, top = True, nl - 1
+            else:
+                kinds, idxs = np.nonzero(w.iflag)
+                head = bool(np.isin(kinds, (LY.LNF, LY.RHID, LY.LOGITS)).any())
+                depth = [self._depth(k, i) for k, i in zip(kinds, idxs)]
+                top = nl - 1 if head else max(depth) - 1
             lo, co, ct = _K._backward(self._ci, self._cf, tok, X, pos, self._cos, self._sin, tg,
                                       main, *pargs, *gargs, w.buf, w.dbuf, w.inj, offs,
-                                      w.cmask, w.cflag, w.iflag, w.dval, r, all_rows)
+                                      w.cmask, w.cflag, w.iflag, w.dval, r, all_rows, head,
+                                      top)
             if main:
                 loss, correct, cnt = lo, co, ct
             later: dict[str, np.ndarray] = {}      # union of the masks of later overrides
