@@ -118,7 +118,7 @@ def cmd_sweep(args) -> int:
     require_out(args)
     labels = parse_list("--labels", args.labels, int, lo=3, hi=100)
     classes = parse_list("--classes", args.classes, int, lo=2, hi=100_000)
-    res = sweep(args.out, steps=args.steps or (300 if args.quick else 12000), labels=labels,
+    res = sweep(args.out, steps=args.steps or (300 if args.quick else 8000), labels=labels,
                 classes=classes, **_common(args))
     if args.json:
         print(json.dumps(res, default=_json_default))
@@ -180,11 +180,12 @@ def register(sub, parser_class) -> None:
         s = csub.add_parser(name, help=hlp)
         s.add_argument("--out", default=None, help="study directory (run directories inside; "
                        "finished runs are reused)")
-        s.add_argument("--seeds", type=positive_int("--seeds", 100), default=3)
+        s.add_argument("--seeds", type=positive_int("--seeds", 100),
+                       default=1 if name == "sweep" else 3)
         s.add_argument("--seed", type=nonneg_int("--seed", 10**6), default=0,
                        help="first seed")
         s.add_argument("--steps", type=positive_int("--steps", 10**8), default=None,
-                       help="steps per run (default: table/heads 8,000, sweep 12,000; "
+                       help="steps per run (default 8,000; "
                             "--quick 300)")
         s.add_argument("--workers", type=positive_int("--workers", 64), default=None)
         s.add_argument("--quick", action="store_true",

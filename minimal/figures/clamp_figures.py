@@ -212,7 +212,7 @@ def sweep_data(quick: bool = False, seed: int = 0, cache=None) -> dict:
     if quick:
         res = sweep(_root(cache, quick), labels=(5, 10), classes=(50, 100), **kw)
     else:
-        kw["steps"] = 12000
+        kw["seeds"] = (seed,)          # one seed per sweep point (compute; docs/clamping.md)
         res = sweep(_root(cache, quick), **kw)
     return {"sweep": res, "params": _params(kw)}
 

@@ -39,6 +39,7 @@ __all__ = ["table", "sweep", "heads", "summarise", "plateau", "progress_measures
 FLOOR = 0.0
 LN2 = math.log(2.0)
 TABLE_RUNS = ("unclamped", "A", "B", "C", "B-evolution")
+TABLE_STEPS = 8000
 SWEEP_LABELS = (5, 10, 15)
 SWEEP_CLASSES = (50, 100, 200)
 
@@ -192,7 +193,7 @@ def _spread(vals) -> dict:
 # (a–c) the table of subcircuit clamps
 # ----------------------------------------------------------------------------------------------
 
-def table(out, seeds=(0, 1, 2), steps: int = 8000, quick: bool = False, workers=None,
+def table(out, seeds=(0, 1, 2), steps: int = TABLE_STEPS, quick: bool = False, workers=None,
           progress: bool = True, runs=TABLE_RUNS) -> dict:
     jobs = [(f"table/{r}/seed{s}", study_config(r, s, steps, quick), False)
             for r in runs for s in seeds]
@@ -216,18 +217,26 @@ def table(out, seeds=(0, 1, 2), steps: int = 8000, quick: bool = False, workers=
 # (e) labels / classes sweep
 # ----------------------------------------------------------------------------------------------
 
-def sweep(out, seeds=(0, 1, 2), steps: int = 12000, quick: bool = False, workers=None,
+def sweep(out, seeds=(0,), steps: int = 8000, quick: bool = False, workers=None,
           progress: bool = True, labels=SWEEP_LABELS, classes=SWEEP_CLASSES) -> dict:
     settings = [("labels", L, {"n_labels": L}) for L in labels] + \
         [("classes", C, {"n_classes": C}) for C in classes if C != 50 or 5 not in labels]
     kinds = ("unclamped", "B", "B-evolution")
     jobs = []
+    dirs = {}
     for axis, val, task in settings:
         for k in kinds:
             for s in seeds:
                 key = f"sweep/{axis}{val}/{k}/seed{s}"
-                jobs.append((key, study_config(k, s, steps, quick, **task), False))
+                cfg = study_config(k, s, steps, quick, **task)
+                # the default setting is the table's run when the configs are identical
+                if cfg == study_config(k, s, TABLE_STEPS, quick):
+                    dirs[key] = f"table/{k}/seed{s}"
+                else:
+                    dirs[key] = key
+                jobs.append((dirs[key], cfg, False))
     metrics = run_jobs(jobs, out, workers, progress)
+    metrics = {key: metrics[d] for key, d in dirs.items()}
     rows = []
     for axis, val, task in settings:
         row = {"axis": axis, "value": val}
@@ -313,10 +322,14 @@ def progress_measures(cfg: TransformerRunConfig, snaps: dict, head: int) -> dict
 def heads(out, seeds=(0, 1, 2), steps: int = 8000, quick: bool = False, workers=None,
           progress: bool = True, alone=None) -> dict:
     H = 8
-    alone = tuple(range(H)) if alone is None else tuple(alone)
+    alone = (0, 1, 2, 3) if alone is None else tuple(alone)
+
+    def alone_dir(h):
+        # head 0 alone is the table's unclamped run (the same config)
+        return f"table/unclamped/seed{seeds[0]}" if h == 0 else f"heads/alone/head{h}"
     jobs = [(f"heads/full/seed{s}", study_config("full", s, steps, quick), True)
             for s in seeds]
-    jobs += [(f"heads/alone/head{h}", study_config(f"head{h}", seeds[0], steps, quick), False)
+    jobs += [(alone_dir(h), study_config(f"head{h}", seeds[0], steps, quick), False)
              for h in alone]
     metrics = run_jobs(jobs, out, workers, progress)
     res = {"seeds": list(seeds), "steps": steps, "quick": quick, "full": {}, "alone": {}}
@@ -332,6 +345,6 @@ def heads(out, seeds=(0, 1, 2), steps: int = 8000, quick: bool = False, workers=
                           "ablation": head_ablation(cfg, final, S),
                           "progress": progress_measures(cfg, snaps, best)}
     for h in alone:
-        m = metrics[f"heads/alone/head{h}"]
+        m = metrics[alone_dir(h)]
         res["alone"][h] = {"metrics": m, "summary": summarise(m)}
     return res
