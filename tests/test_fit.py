@@ -81,7 +81,6 @@ def test_three_factor_recovers_parameters(ls, la, low, high, seed):
 
 
 def test_ih_minimal_recovers_its_own_time_scale():
-    from minimal.config import apply_overrides
     from minimal.tasks.icl import TASK_PRESETS
     task = TASK_PRESETS.get("reddy-fig3")
     m = make_model("ih-minimal", task=task, steps=6000, beta1_grid=(-2.0,), lr=0.1)

@@ -842,10 +842,8 @@ def _backward(ci, cf, tokens, X, pos, cos, sin, targets, has_loss,
             for e in range(sz_res):
                 dbuf[oM + e] += dbuf[oR + e]
             _finish(dbuf, inj, cmask, dval, oM, sz_res, iflag[MID, l], cflag[MID, l])
-            dMidv = dM
             oMid = oM
         else:
-            dMidv = dR
             oMid = oR
         # attention output
         o = offs[ATTN_OUT, l]

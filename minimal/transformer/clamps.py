@@ -122,7 +122,6 @@ def _check_heads(cfg, p, name):
 
 
 def _build_ablate(cfg, p, batch, ctx, heads=None):
-    n, T = len(batch), batch.T
     heads = list(p["heads"] if heads is None else heads)
     mask = np.zeros((1, cfg.heads, 1, 1), bool)
     mask[:, heads] = True
