@@ -173,14 +173,16 @@ def heads_plot(d: dict):
     ax2.axhline(base.mean(), color="k", lw=1, label="intact")
     ax2.axhline(every.mean(), color="C3", lw=1, ls="--", label="all 8 ablated")
     ax2.set_xticks(x, [f"h{k}" for k in x])
-    ax2.set_ylabel("query cross-entropy (nats)")
+    ax2.set_ylabel("query cross-entropy (nats, log scale)")
+    ax2.set_yscale("log")
     ax2.set_title("redundancy (final parameters)", fontsize=8)
     ax2.legend(fontsize=6)
     keep = np.array([h["full"][s]["ablation"]["keep_top_k"] for s in seeds])
     for s_i, s in enumerate(seeds):
         ax3.plot(np.arange(1, H + 1), keep[s_i], ".-", lw=0.8, alpha=0.6, label=f"seed {s}")
     ax3.set_xlabel("layer-2 heads kept (top-k by S_h)")
-    ax3.set_ylabel("query cross-entropy (nats)")
+    ax3.set_ylabel("query cross-entropy (nats, log scale)")
+    ax3.set_yscale("log")
     ax3.set_title("additivity", fontsize=8)
     ax3.legend(fontsize=6)
     full_t = [h["full"][s]["summary"]["t_escape"] for s in seeds]
