@@ -29,7 +29,7 @@ _GROUPS = ("info", "task", "train", "ih", "cot", "clamp", "diagnose", "biinduct"
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    from .. import __version__
+    from .._version import __version__
     p = Parser(prog="minimal", description="CPU simulations of the mechanistic theory of "
                "in-context learning: tasks, tiny networks, minimal models, theory, fitting.")
     p.add_argument("--version", action="version", version=f"minimal {__version__}")
