@@ -102,7 +102,8 @@ def register(sub, parser_class) -> None:
                    help="steps of the snippet arms (default 6,000; --quick 200)")
     s.add_argument("--draws", type=positive_int("--draws", 1000), default=20,
                    help="random matched ablations (default 20)")
-    s.add_argument("--workers", type=positive_int("--workers", 64), default=None)
+    s.add_argument("--workers", type=positive_int("--workers", 64), default=1,
+                   help="training processes (default 1)")
     s.add_argument("--quick", action="store_true", help="a small network and short runs")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.add_argument("--quiet", action="store_true")

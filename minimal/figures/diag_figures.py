@@ -29,7 +29,7 @@ def _kw(quick, seed):
     if quick:
         return dict(seeds=(seed,), steps=200, quick=True, workers=1, progress=False)
     return dict(seeds=(seed, seed + 1, seed + 2), steps=DEFAULT_STEPS, quick=False,
-                workers=2, progress=True)
+                workers=1, progress=True)
 
 
 def _study(quick, seed, cache):
