@@ -48,7 +48,7 @@ def _json_default(o):
 
 
 def cmd_study(args) -> int:
-    from ..studies.biinduct import STUDY_ARMS, study
+    from ..studies.biinduct import DEFAULT_STEPS, STUDY_ARMS, study
     require_out(args)
     arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
     bad = [a for a in arms if a not in STUDY_ARMS]
@@ -56,7 +56,7 @@ def cmd_study(args) -> int:
         raise CLIError(f"--arms={args.arms!r} is invalid: choose among "
                        f"{', '.join(STUDY_ARMS)}")
     seeds = tuple(range(args.seed, args.seed + args.seeds))
-    steps = args.steps or (200 if args.quick else 6000)
+    steps = args.steps or (200 if args.quick else DEFAULT_STEPS)
     res = study(args.out, seeds=seeds, steps=steps, arms=arms, quick=args.quick,
                 workers=args.workers, progress=not args.quiet, draws=args.draws)
     if args.json:
@@ -99,7 +99,7 @@ def register(sub, parser_class) -> None:
     s.add_argument("--seeds", type=positive_int("--seeds", 100), default=3)
     s.add_argument("--seed", type=nonneg_int("--seed", 10**6), default=0, help="first seed")
     s.add_argument("--steps", type=positive_int("--steps", 10**8), default=None,
-                   help="steps of the snippet arms (default 6,000; --quick 200)")
+                   help="steps of the snippet arms (default 4,000; --quick 200)")
     s.add_argument("--draws", type=positive_int("--draws", 1000), default=20,
                    help="random matched ablations (default 20)")
     s.add_argument("--workers", type=positive_int("--workers", 64), default=1,
