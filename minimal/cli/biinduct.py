@@ -99,7 +99,7 @@ def register(sub, parser_class) -> None:
     s.add_argument("--seeds", type=positive_int("--seeds", 100), default=3)
     s.add_argument("--seed", type=nonneg_int("--seed", 10**6), default=0, help="first seed")
     s.add_argument("--steps", type=positive_int("--steps", 10**8), default=None,
-                   help="steps of the snippet arms (default 3,000; --quick 200)")
+                   help="steps of the snippet arms (default 2,000; --quick 200)")
     s.add_argument("--draws", type=positive_int("--draws", 1000), default=20,
                    help="random matched ablations (default 20)")
     s.add_argument("--workers", type=positive_int("--workers", 64), default=1,

@@ -32,11 +32,18 @@ def _kw(quick, seed):
                 workers=1, progress=True)
 
 
+_STUDIES: dict = {}
+
+
 def _study(quick, seed, cache):
+    """The study's result, analysed once per process for all three figures (the analysis of
+    fifteen arm × seed networks with their ablations is the slow part once the runs exist)."""
     from ..studies.biinduct import study
     kw = _kw(quick, seed)
-    res = study(_root(cache, quick), **kw)
-    return res, kw
+    key = (str(_root(cache, quick)), quick, seed)
+    if key not in _STUDIES:
+        _STUDIES[key] = study(_root(cache, quick), **kw)
+    return _STUDIES[key], kw
 
 
 def _metrics(root, arm, seed):

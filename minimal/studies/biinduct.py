@@ -42,7 +42,7 @@ __all__ = ["BiInductRunConfig", "BiInductNet", "train_biinduct", "study", "STUDY
 
 RUN_KIND = "biinduct"
 STUDY_ARMS = ("natural", "forward", "backward", "balanced", "equal")
-DEFAULT_STEPS = 3000
+DEFAULT_STEPS = 2000
 PROGRESS_KEYS = ("loss", "icl_acc", "rev_loss")
 
 
