@@ -262,6 +262,12 @@ def _train_job(cfg_dict: dict, out: str, keep: list[int]) -> str:
     from ..config import from_dict
     cfg = from_dict(BiInductRunConfig, cfg_dict)
     res = train_biinduct(cfg, out, force=True, progress=False, snapshots=True)
+    if res.signal is not None:
+        # the run stopped on SIGINT/SIGTERM (checkpointed, status "interrupted"): the study
+        # stops too instead of starting the next run
+        exc = KeyboardInterrupt(f"biinduct study interrupted in {out}")
+        exc.signum = res.signal
+        raise exc
     snaps = res.metrics["snapshots"]
     np.savez(Path(out) / "snapshots.npz",
              **{f"{s}/{k}": v for s, p in snaps.items() if s in keep or s == res.step
