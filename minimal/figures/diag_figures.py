@@ -202,7 +202,8 @@ def arms_plot(d: dict):
             ax.set_ylim(*lim)
         if key == "loss":
             ax.axhline(d["floor"], color="k", lw=0.8, ls="--")
-            ax.text(0.98, d["floor"], "entropy rate", transform=ax.get_yaxis_transform(),
+            ax.text(0.98, d["floor"], f"entropy rate (seed {d['seeds'][0]}'s chain)",
+                    transform=ax.get_yaxis_transform(),
                     ha="right", va="bottom", fontsize=7)
         if key == "rev_loss":
             ax.axhline(math.log(64), color="grey", lw=0.8, ls="--")
