@@ -159,3 +159,17 @@ def test_probes_fit_the_sequence():
     m, s0 = rev.info["m"], rev.info["start"]
     assert np.all(rev.tokens[:, s0 + m] == t.cfg.sep)
     assert np.array_equal(rev.tokens[:, s0:s0 + m][:, ::-1], rev.tokens[:, s0 + m + 1:])
+
+
+def test_an_interrupted_run_stops_the_study(monkeypatch, tmp_path):
+    """SIGTERM interrupts the current run (checkpointed); the study must stop there instead of
+    starting the next run, with the signal number for the exit status (128 + n)."""
+    import types
+
+    import minimal.studies.biinduct as B
+    monkeypatch.setattr(B, "train_biinduct",
+                        lambda *a, **k: types.SimpleNamespace(signal=15, metrics={}, step=3))
+    from minimal.config import to_dict
+    with pytest.raises(KeyboardInterrupt) as e:
+        B._train_job(to_dict(B.study_config("forward", 0, 10, quick=True)), str(tmp_path), [10])
+    assert e.value.signum == 15
