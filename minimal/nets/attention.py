@@ -121,9 +121,12 @@ class AttentionNet:
         layer's target-row patterns (H, n, T)."""
         p = self.check_params(params)
         C, pos, _ = self._inputs(batch)
-        fn = _K._forward_eval_fused2 if self.fused else _K._forward_eval_general
-        logits, first, last = fn(C, pos, self.P, p["W_Q"], p["W_K"], p["W_V"], p["mlp_W"],
-                                 p["mlp_b"], p["W_out"], self.net.heads)
+        args = (C, pos, self.P, p["W_Q"], p["W_K"], p["W_V"], p["mlp_W"], p["mlp_b"],
+                p["W_out"], self.net.heads)
+        if self.fused:
+            logits, first, last = _K._forward_eval_fused2(*args, self._workspace(len(batch)))
+        else:
+            logits, first, last = _K._forward_eval_general(*args)
         return {"logits": logits, "attn_first": first, "attn_last": last}
 
     def flops_per_step(self, batch_size: int) -> float:
