@@ -223,3 +223,35 @@ def _gemm_impl(ta, tb, alpha, A, B, beta, C):
                A.ctypes, max(A.strides[0] // isz, A.shape[1], 1), sv[1:].ctypes, C.ctypes,
                max(C.strides[0] // isz, n, 1))
     return impl
+
+
+@njit(cache=True, fastmath=_FM)
+def _relu_layer_to(X, W, bias, Zm, Hm):
+    """:func:`_relu_layer` writing the product straight into ``Zm`` (BLAS, no temporaries)."""
+    _gemm(False, True, 1.0, X, W, 0.0, Zm)
+    nb, w = Zm.shape
+    for b in range(nb):
+        z = Zm[b]
+        h = Hm[b]
+        for e in range(w):
+            v = z[e] + bias
+            z[e] = v
+            h[e] = v if v > 0.0 else 0.0
+
+
+@njit(cache=True, fastmath=_FM)
+def _relu_layer_bwd_to(dH, Zm, X, W, gW, dX):
+    """Backward of :func:`_relu_layer_to`: dH is overwritten by ∂ℒ/∂Z, gW = dZᵀ X and
+    dX = dZ W are written in place; returns ∂ℒ/∂bias."""
+    nb, w = dH.shape
+    sb = 0.0
+    for b in range(nb):
+        dz = dH[b]
+        z = Zm[b]
+        for e in range(w):
+            v = dz[e] if z[e] > 0.0 else 0.0
+            dz[e] = v
+            sb += v
+    _gemm(True, False, 1.0, dH, X, 0.0, gW)
+    _gemm(False, False, 1.0, dH, W, 0.0, dX)
+    return sb
