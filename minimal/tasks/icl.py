@@ -396,7 +396,8 @@ class ICLTask:
     def _generate(self, key: int, n: int, settings: dict, split: str, start: int = 0,
                   out: Batch | None = None) -> Batch:
         c = self.config
-        if out is not None and len(out) == n and out.N == c.N:
+        if out is not None and out.content.shape == (n, c.T, c.D) and out.N == c.N \
+                and (out.P, out.L, out.K) == (c.P, c.L, c.K):
             content, target, cls, lab = out.content, out.target, out.class_ids, out.label_ids
             kind, shift = out.kind, out.shift
         else:
@@ -412,6 +413,8 @@ class ICLTask:
                    self._cum_pi, novel, noise, np.uint64(key), start, c.P, c.N,
                    settings["B_exist"], c.B_novel, settings["p_novel"], settings["p_bursty"],
                    c.eps, c.no_repeats, settings["flip"], self._uniform_pi)
+        if out is not None and content is out.content and out.split == split:
+            return out                       # filled in place; same metadata
         return Batch(content, target, cls, lab, kind, shift, c.N, c.P, c.D, c.L, c.K, split)
 
     # -- public API ---------------------------------------------------------------------------
@@ -424,8 +427,10 @@ class ICLTask:
         step = check_int("step", step, lo=0, hi=2**62)
         n = self.config.batch_size if batch_size is None else check_int(
             "batch_size", batch_size, lo=1, hi=TaskConfig.LIMITS["batch_size"])
-        return self._generate(step_key(self._data_key, step), n, self.split_settings("train"),
-                              "train", out=out)
+        settings = self.__dict__.get("_train_settings")
+        if settings is None:
+            settings = self._train_settings = self.split_settings("train")
+        return self._generate(step_key(self._data_key, step), n, settings, "train", out=out)
 
     def sample(self, split: str, n: int, step: int = 0) -> Batch:
         """``n`` sequences of a split.
