@@ -269,8 +269,8 @@ def _fill_normal_ctr(key, out, scale, offset):
     first word; the ≈2.8 % of draws whose rectangle test fails are finished afterwards by the
     same wedge/tail algorithm, with further words from a private stream seeded by w
     (:func:`_ctr_slow`).  The distribution is therefore that of :func:`_normal`; only the order
-    of words differs.  The rejected draws are found by scanning their flags eight at a time and finished
-    together (:func:`_ctr_slow_many`).
+    of words differs.  The rejected draws are found by scanning their flags eight at a time and
+    finished together (:func:`_ctr_slow_many`).
     (Bit-identical to the stream of generator version 2; pinned by hashes in the tests.)"""
     key = np.uint64(key)
     base = np.uint64(offset)

@@ -361,6 +361,155 @@ def bench_roofline(quick: bool = False) -> dict:
             "threads": _threads(), "quick": quick}
 
 
+def cpu_topology() -> dict:
+    """Logical CPUs, their cores and packages, SMT siblings and caches (Linux sysfs)."""
+    import glob
+    import os
+    import platform
+    cpus = {}
+    for path in sorted(glob.glob("/sys/devices/system/cpu/cpu[0-9]*/topology")):
+        cpu = os.path.basename(os.path.dirname(path))
+
+        def rd(name, path=path):
+            try:
+                with open(os.path.join(path, name)) as f:
+                    return f.read().strip()
+            except OSError:
+                return None
+        cpus[cpu] = {"core_id": rd("core_id"), "package": rd("physical_package_id"),
+                     "smt_siblings": rd("thread_siblings_list")}
+    caches = []
+    for path in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index[0-9]*")):
+        def rd(name, path=path):
+            try:
+                with open(os.path.join(path, name)) as f:
+                    return f.read().strip()
+            except OSError:
+                return None
+        caches.append({"level": rd("level"), "type": rd("type"), "size": rd("size"),
+                       "shared_with_cpus": rd("shared_cpu_list")})
+    model = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cores = {(c["package"], c["core_id"]) for c in cpus.values()}
+    return {"machine": platform.machine(), "model": model, "logical_cpus": len(cpus),
+            "physical_cores": len(cores), "threads_per_core": (len(cpus) // max(len(cores), 1)),
+            "cpus": cpus, "caches_of_cpu0": caches,
+            "note": "as the (possibly virtual) machine reports it; a hypervisor may still place "
+                    "two virtual cores on one physical core's hardware threads"}
+
+
+_SCALING_CHILD = r"""
+import json, os, sys, time
+for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[v] = "1"
+cpu, steps = int(sys.argv[1]), int(sys.argv[2])
+if cpu >= 0 and hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {cpu})
+import numpy as np
+from minimal.env import tune_malloc
+tune_malloc()
+from minimal.nets.attention import AttentionNet
+from minimal.nets.config import NetConfig
+from minimal.tasks.icl import ICLTask, TASK_PRESETS
+from minimal.training.config import OptimConfig
+from minimal.training.optim import make_optimizer
+cfg = TASK_PRESETS.get("reddy-default")
+task = ICLTask(cfg, cpu + 1, warn=False)
+net = AttentionNet(NetConfig(), cfg)
+p = net.init(np.random.default_rng(0))
+g = {k: np.empty_like(v) for k, v in p.items()}
+opt = make_optimizer(OptimConfig(), p)
+b = None
+for i in range(30):
+    b = task.batch(i, out=b); net.loss_and_grads(p, b, g); opt.step(p, g)
+print("ready", flush=True)
+sys.stdin.readline()
+w0, c0 = time.time(), time.process_time()
+cpu_steps = []
+for i in range(steps):
+    t = time.process_time()
+    b = task.batch(100 + i, out=b); net.loss_and_grads(p, b, g); opt.step(p, g)
+    cpu_steps.append(time.process_time() - t)
+w1, c1 = time.time(), time.process_time()
+print(json.dumps({"cpu": cpu, "steps": steps, "t_start": w0, "t_end": w1, "wall_s": w1 - w0,
+                  "cpu_s": c1 - c0, "median_step_cpu_ms": float(np.median(cpu_steps)) * 1e3,
+                  "min_step_cpu_ms": float(np.min(cpu_steps)) * 1e3}))
+"""
+
+
+def _run_children(cpus: list[int], steps: int) -> list[dict]:
+    """Start one training child per CPU in ``cpus``, release them together, collect results."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
+    procs = [subprocess.Popen([sys.executable, "-c", _SCALING_CHILD, str(c), str(steps)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+             for c in cpus]
+    try:
+        for pr in procs:
+            if pr.stdout.readline().strip() != "ready":
+                raise RuntimeError("scaling benchmark: a child failed to start")
+        for pr in procs:
+            pr.stdin.write("go\n")
+            pr.stdin.flush()
+        outs = [json.loads(pr.communicate(timeout=3600)[0].strip().splitlines()[-1])
+                for pr in procs]
+    finally:
+        for pr in procs:
+            if pr.poll() is None:
+                pr.kill()
+    return outs
+
+
+@benchmark("scaling")
+def bench_scaling(quick: bool = False) -> dict:
+    """Two training processes (reddy-default, batch 128, one thread each) pinned to the two
+    CPUs against one alone: aggregate throughput in steps per wall-clock second, and each
+    process's CPU time per step (which shows interference through shared caches, memory
+    bandwidth or hardware threads even when other work keeps the wall clock busy)."""
+    import os
+    topo = cpu_topology()
+    steps = 200 if quick else 1500
+    n_cpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    out = {"benchmark": "scaling", "unit": f"{steps} reddy-default training steps per process "
+           "(data + step + update)", "topology": topo, "quick": quick,
+           "targets": {"aggregate_throughput_ratio_min": 1.8}}
+    if n_cpu < 2:
+        out["note"] = "fewer than two CPUs available to this process"
+        return out
+    one = _run_children([0], steps)[0]
+    two = _run_children([0, 1], steps)
+    span = max(r["t_end"] for r in two) - min(r["t_start"] for r in two)
+    thr1 = steps / one["wall_s"]
+    thr2 = 2 * steps / span
+    cpu1 = one["median_step_cpu_ms"]
+    cpu2 = statistics.mean(r["median_step_cpu_ms"] for r in two)
+    out.update({
+        "one_process": one, "two_processes": two,
+        "throughput_one_steps_per_s": round(thr1, 1),
+        "throughput_two_steps_per_s": round(thr2, 1),
+        "aggregate_throughput_ratio_wall": round(thr2 / thr1, 3),
+        "cpu_ms_per_step_one": round(cpu1, 4), "cpu_ms_per_step_two": round(cpu2, 4),
+        "interference_factor_cpu": round(cpu2 / cpu1, 3),
+        "aggregate_throughput_ratio_if_each_has_its_core": round(2 * cpu1 / cpu2, 3),
+        "clock": "wall-clock throughput is only meaningful on an otherwise idle machine; the "
+                 "CPU-time ratio 2·t1/t2 is the throughput two processes reach when each "
+                 "gets its core (their mutual interference is in t2)",
+    })
+    return out
+
+
 @benchmark("ih")
 def bench_ih(quick: bool = False) -> dict:
     """10,000 training steps (batch 128, reddy-fig3) of the minimal model ih3 with each
