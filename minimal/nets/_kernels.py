@@ -411,16 +411,18 @@ def alloc_fused2_workspace(H, nb, T, D, d, M, L, dtype):
     P = d - D
     Dp = _pad16(D)
     dp = _pad16(P + Dp)                  # rows 64-byte aligned for the BLAS kernels
-    shapes = {"Cp": (nb, T, Dp), "RC": (H, nb, T, Dp), "Pat1": (H, nb, T, T),
-              "DS": (nb, T, T), "X1c": (min(nb, max(1, 136 // T)), T, Dp), "Y1": (T, Dp),
+    nbk = min(nb, 16)
+    shapes = {"Cp": (nb, T, Dp), "RC": (H, nbk, T, Dp), "Pat1": (H, nb, T, T),
+              "DS": (T, T), "X1c": (min(nb, max(1, 136 // T)), T, Dp), "Y1": (T, Dp),
               "zt": (H, nb, dp),
               "u1t": (nb, d), "r2": (H, nb, dp), "gam": (H, H, nb, dp), "GU": (H, H, nb, T),
               "p2": (H, nb, T), "y0": (H, nb, dp), "y1": (H, H, nb, dp), "m2": (H, nb, d),
-              "A": (2, H, d, d), "dA": (2, H, d, d), "Accp": (Dp, Dp),
-              "APC": (max(P, 1), Dp), "dAcc": (Dp, Dp), "accP": (max(P, 1), Dp),
+              "A": (2, H, d, d), "dA": (2, H, d, d), "Accp": (H, Dp, Dp),
+              "APC": (H, max(P, 1), Dp), "dAcc": (Dp, Dp), "accP": (max(P, 1), Dp),
               "Hs": (M + 1, nb, d), "Z": (max(M, 1), nb, d), "EU": (H, H, nb, T),
               "ds2": (H, nb, T), "Fu": (H, nb, T), "vec": (8, nb, dp), "vec_h": (H, nb, dp),
-              "sq": (T * T,), "ACP": (max(P, 1), Dp), "APP": (max(P, 1), max(P, 1)),
+              "sq": (T * T,), "ACP": (H, max(P, 1), Dp),
+              "APP": (H, max(P, 1), max(P, 1)),
               "accC": (max(P, 1), Dp), "dgam": (H, nb, dp), "logits": (nb, L)}
     out = [np.zeros(T * T, np.int32) if n == "sq_i" else np.zeros(shapes[n], dtype)
            for n in WS_FUSED2]
@@ -591,39 +593,44 @@ def _fused2_layer1(C, pos, P, WV, H, ws):
     Dp = Cp.shape[2]
     dv = d // H
     t = T - 1
-    _pad_content(C, Cp)
-    Cf = Cp.reshape(nb * T, Dp)
-    for h in range(H):
+    for h in range(H):                        # the blocks of A (padded / transposed copies)
         Ah = A[0, h]
         for e in range(D):
             for f in range(D):
-                Accp[e, f] = Ah[P + e, P + f]
+                Accp[h, e, f] = Ah[P + e, P + f]
         for p in range(P):
             for f in range(D):
-                APC[p, f] = Ah[p, P + f]
-                ACP[p, f] = Ah[P + f, p]
+                APC[h, p, f] = Ah[p, P + f]
+                ACP[h, p, f] = Ah[P + f, p]
             for q in range(P):
-                APP[p, q] = Ah[q, p]
-        Rh = RC[h]
-        _gemm(False, True, 1.0, Cf, Accp, 0.0, Rh.reshape(nb * T, Dp))  # A_cc c_i
-        for b in range(nb):
-            for i in range(T):
-                r = Rh[b, i]
-                a = ACP[pos[b, i]]
-                for e in range(Dp):
-                    r[e] += a[e]                                        # + A_cp[:, p_i]
-        for b in range(nb):
-            S = Pat1[h, b]
-            p0 = pos[b, 0]
-            _gemm(False, True, 1.0, Rh[b], Cp[b], 0.0, S)               # c_j·rc_i
-            _gemm(False, True, 1.0, Cp[b], APC[p0:p0 + T], 1.0, S)      # + A_pc[p_j]·c_i
-            for i in range(T):
-                a = APP[pos[b, i]]
-                row = S[i]
-                for j in range(i + 1):
-                    row[j] += a[p0 + j]                                 # + A_pp[p_j, p_i]
-            _softmax_tri(S, sq, sq_i)
-            _tok_mix(S[t], Cp[b], pos[b], P, T, zt[h, b])
+                APP[h, p, q] = Ah[q, p]
+    Cf = Cp.reshape(nb * T, Dp)
+    nbk = RC.shape[1]                         # sequences per block (their data stay in cache)
+    for s0 in range(0, nb, nbk):
+        s1 = min(s0 + nbk, nb)
+        _pad_content(C[s0:s1], Cp[s0:s1])
+        for h in range(H):
+            Rh = RC[h]
+            _gemm(False, True, 1.0, Cf[s0 * T:s1 * T], Accp[h], 0.0,
+                  Rh[:s1 - s0].reshape((s1 - s0) * T, Dp))              # A_cc c_i
+            for b in range(s0, s1):
+                Rb = Rh[b - s0]
+                for i in range(T):
+                    r = Rb[i]
+                    a = ACP[h, pos[b, i]]
+                    for e in range(Dp):
+                        r[e] += a[e]                                    # + A_cp[:, p_i]
+                S = Pat1[h, b]
+                p0 = pos[b, 0]
+                _gemm(False, True, 1.0, Rb, Cp[b], 0.0, S)              # c_j·rc_i
+                _gemm(False, True, 1.0, Cp[b], APC[h, p0:p0 + T], 1.0, S)   # + A_pc[p_j]·c_i
+                for i in range(T):
+                    a = APP[h, pos[b, i]]
+                    row = S[i]
+                    for j in range(i + 1):
+                        row[j] += a[p0 + j]                             # + A_pp[p_j, p_i]
+                _softmax_tri(S, sq, sq_i)
+                _tok_mix(S[t], Cp[b], pos[b], P, T, zt[h, b])
     for b in range(nb):
         row = u1t[b]
         for e in range(P):
@@ -812,7 +819,7 @@ def _fused2_layer1_bwd(C, pos, P, WV, H, gWV, ws):
             s1 = min(s0 + nbk, nb)
             for b in range(s0, s1):
                 P1 = Pat1[h, b]
-                S = DS[b]
+                S = DS
                 for i in range(T):
                     prow = P1[i]
                     tot = 0.0
