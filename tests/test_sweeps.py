@@ -217,3 +217,17 @@ def test_more_steps_continue_finished_jobs_instead_of_restarting(tmp_path):
     resumed = [h for h in hist if h["event"] == "resumed"]
     assert len(resumed) == 1 and resumed[0]["from_step"] == 200
     assert resumed[0]["changes"] == {"train.steps": [200, 400]}
+
+
+def test_sweep_files_in_the_repository_match_the_figure_sweeps():
+    """figures/data/sweeps/*.toml (for `minimal sweep`) and the figures' own definitions agree."""
+    import tomllib
+
+    from minimal.figures.net_sweep_figures import SWEEPS
+    root = Path(__file__).resolve().parent.parent / "figures" / "data" / "sweeps"
+    for name, spec in SWEEPS.items():
+        data = tomllib.loads((root / f"{name}.toml").read_text())
+        assert data["family"] == spec["family"] and data["preset"] == spec["preset"], name
+        assert data["seeds"] == spec["seeds"] and data.get("set") == spec["set"], name
+        assert data["grid"] == spec["grid"], name
+        assert bool(data.get("one_at_a_time", False)) == spec["one_at_a_time"], name

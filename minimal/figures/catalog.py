@@ -22,8 +22,8 @@ def _load_all() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from . import (cot_figures, fit_figures, ih_figures, net_figures,  # noqa: F401
-                   task_figures, theory_figures)
+    from . import (clamp_figures, cot_figures, fit_figures, ih_figures,  # noqa: F401
+                   net_figures, net_sweep_figures, task_figures, theory_figures)
 
 
 def available() -> dict[str, FigureSpec]:
@@ -95,8 +95,11 @@ def make_figures(names: list[str] | None, out: str | Path, quick: bool = False, 
             print(f"figure {name}: computing{' (quick)' if quick else ''} ...", flush=True)
         t0 = time.perf_counter()
         kwargs = {"quick": quick, "seed": seed}
-        if "cache" in inspect.signature(spec.data).parameters:
+        params = inspect.signature(spec.data).parameters
+        if "cache" in params:
             kwargs["cache"] = out / "_cache"
+        if "data" in params:             # long runs kept (and committed) beside the figures
+            kwargs["data"] = out / "data"
         data = spec.data(**kwargs)
         t1 = time.perf_counter()
         fig = spec.plot(data)
