@@ -179,6 +179,21 @@ def test_vectorised_counter_normals_equal_the_definition_on_many_rejections():
         np.testing.assert_array_equal(got.view(np.uint64), want.view(np.uint64))
 
 
+@given(st.integers(0, 400), st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))
+@settings(max_examples=60)
+def test_flag_count_equals_the_number_of_set_flags(n_words, density, seed):
+    """_count_flags (bytes of each flag word summed by one multiplication) counts the flags
+    exactly, all-set words (eight per word, the largest byte sum) included."""
+    rng = np.random.default_rng(seed)
+    flags = rng.random(8 * n_words) < density
+    if n_words:
+        flags[:8] = True                      # one all-set word in every example
+    assert _rng._count_flags(flags) == int(flags.sum())
+    idx = np.empty(_rng._count_flags(flags), np.int64)
+    assert _rng._flagged(flags, idx) == len(idx)
+    np.testing.assert_array_equal(idx, np.flatnonzero(flags))
+
+
 def test_wedge_polynomial_exp_is_accurate_where_used():
     """_exp_poly is within 1e-10 (relative) of exp on [−1, 1] (the wedge arguments lie in
     [−0.732, 0.732]), far inside the decision margin of 1e-6."""
