@@ -17,6 +17,7 @@ from minimal.tasks.seq import SeqBatch
 from minimal.transformer import ClampSpec, Override, Transformer, TransformerConfig
 from minimal.transformer import layout as LY
 from minimal.transformer import reference as ref
+from minimal.transformer._kernels import GEMM_MIN_T
 from minimal.transformer.clamps import PassSpec, prev_token_pattern
 from minimal.transformer.config import TRANSFORMER_PRESETS, TransformerRunConfig
 
@@ -28,22 +29,27 @@ from test_net import converged_fd
 # ----------------------------------------------------------------------------------------------
 
 @st.composite
-def net_configs(draw, dtype="float64"):
-    """Small random networks covering every component."""
+def net_configs(draw, dtype="float64", long=False):
+    """Small random networks covering every component.  ``long``: sequences of 16–20 tokens,
+    which take the per-(batch, head) GEMM path of the attention kernels (GEMM_MIN_T)."""
     heads = draw(st.integers(1, 3))
     positions = draw(st.sampled_from(["none", "onehot", "learned", "rope"]))
     w_o = draw(st.booleans())
     dh = draw(st.sampled_from([2, 4]))
-    T = draw(st.integers(2, 6))
+    T = draw(st.integers(GEMM_MIN_T, GEMM_MIN_T + 4) if long else st.integers(2, 6))
     max_len = T + draw(st.integers(0, 3))
     if w_o:
-        d = draw(st.integers(4, 12))
+        d = draw(st.integers(4, 12) if not long or positions != "onehot"
+                 else st.integers(max_len + 2, max_len + 8))
     else:
         d = heads * dh
     if positions == "onehot":
-        assume(d > max_len + 1 or not w_o)
-        if not w_o:
-            assume(d > max_len)
+        if long and not w_o:
+            positions = "learned"
+        else:
+            assume(d > max_len + 1 or not w_o)
+            if not w_o:
+                assume(d > max_len)
     P1 = max_len if positions == "onehot" else 0
     inputs = draw(st.sampled_from(["tokens", "continuous", "mixed"]))
     vocab = draw(st.integers(2, 6)) if inputs != "continuous" else 0
@@ -159,6 +165,25 @@ def test_float32_kernels_track_float64(case):
         assert np.abs(g32[k] - rg[k]).max() <= 2e-3 * scale + 1e-5, k
 
 
+@settings(max_examples=15, deadline=None)
+@given(net_configs(long=True))
+def test_long_sequences_match_reference(case):
+    """The GEMM attention path (T ≥ GEMM_MIN_T, every row computed) equals the reference."""
+    test_kernels_match_reference.hypothesis.inner_test(case)
+
+
+@settings(max_examples=8, deadline=None)
+@given(net_configs(long=True), st.integers(0, 2**16))
+def test_long_sequences_gradients_match_differences(case, dseed):
+    test_gradients_match_central_differences.hypothesis.inner_test(case, dseed)
+
+
+@settings(max_examples=8, deadline=None)
+@given(net_configs(dtype="float32", long=True))
+def test_long_sequences_float32_track_float64(case):
+    test_float32_kernels_track_float64.hypothesis.inner_test(case)
+
+
 # ----------------------------------------------------------------------------------------------
 # clamps
 # ----------------------------------------------------------------------------------------------
@@ -217,8 +242,8 @@ def ref_plan(cfg, params, batch, plan):
 
 
 @st.composite
-def override_cases(draw):
-    case = draw(net_configs())
+def override_cases(draw, long=False):
+    case = draw(net_configs(long=long))
     cfg, T, n, seed = case
     names = LY.names(cfg)
     k = draw(st.integers(1, 3))
@@ -281,6 +306,13 @@ def test_clamped_gradients_match_reference_and_differences(ov_case):
     assume(fd is not None)
     an = sum(float((grads[k] * v[k]).sum()) for k in params)
     assert fd == pytest.approx(an, rel=1e-5, abs=1e-7)
+
+
+@settings(max_examples=10, deadline=None)
+@given(override_cases(long=True))
+def test_long_clamped_gradients_match_reference_and_differences(ov_case):
+    """Clamps (scores, patterns, head outputs …) on the GEMM attention path."""
+    test_clamped_gradients_match_reference_and_differences.hypothesis.inner_test(ov_case)
 
 
 @settings(max_examples=25)

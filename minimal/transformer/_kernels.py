@@ -421,21 +421,29 @@ def _forward(ci, cf, tokens, X, pos, cos, sin,
         for kind in (Q, K, V):
             if cflag[kind, l]:
                 _clamp(buf, cmask, cval, offs[kind, l], sz_h)
+        gemm = full and T >= GEMM_MIN_T
         S = _v4(buf, offs[SCORES, l], n, H, T, T)
-        _scores_fwd(Qv, Kv, scale, causal, linear, rr, S)
+        if gemm:
+            _scores_gemm(Qv, Kv, scale, causal, linear, S)
+        else:
+            _scores_fwd(Qv, Kv, scale, causal, linear, rr, S)
         if cflag[SCORES, l]:
             _clamp(buf, cmask, cval, offs[SCORES, l], sz_s)
         Pm = _v4(buf, offs[PATTERN, l], n, H, T, T)
+        Pdst = _v4(buf, offs[PRAW, l], n, H, T, T) if cflag[PATTERN, l] else Pm
+        if gemm:
+            _softmax_rows(S, causal, linear, Pdst)
+        else:
+            _pattern_fwd(S, causal, linear, rr, Pdst)
         if cflag[PATTERN, l]:
-            Pr = _v4(buf, offs[PRAW, l], n, H, T, T)
-            _pattern_fwd(S, causal, linear, rr, Pr)
             o1, o2 = offs[PRAW, l], offs[PATTERN, l]
             buf[o2:o2 + sz_s] = buf[o1:o1 + sz_s]
             _clamp(buf, cmask, cval, o2, sz_s)
-        else:
-            _pattern_fwd(S, causal, linear, rr, Pm)
         Zv = _v4(buf, offs[Z, l], n, H, T, dh)
-        _z_fwd(Pm, Vv, causal, rr, Zv)
+        if gemm:
+            _z_gemm(Pm, Vv, Zv)
+        else:
+            _z_fwd(Pm, Vv, causal, rr, Zv)
         if cflag[Z, l]:
             _clamp(buf, cmask, cval, offs[Z, l], sz_h)
         AO = _v3(buf, offs[ATTN_OUT, l], n, T, d)
@@ -661,6 +669,140 @@ def _attn_bwd_qk(dS, Qv, Kv, scale, causal, rows, dQ, dK):
                         dK[b, h, j, e] += sj * Qv[b, h, i, e]
 
 
+# ----------------------------------------------------------------------------------------------
+# attention for longer sequences: one GEMM per (batch, head) for scores, outputs and their
+# gradients, a row-wise softmax through the vectorisable exponential.  Used when every row of a
+# layer is computed and T ≥ GEMM_MIN_T; below that the per-row loops above are faster (a BLAS
+# call costs about a microsecond, a 5 × 5 product a few nanoseconds).
+# ----------------------------------------------------------------------------------------------
+
+#: shortest sequence for which a layer's attention uses the per-(batch, head) GEMM path
+GEMM_MIN_T = 16
+
+
+@njit(cache=True, fastmath=_FM)
+def _scores_gemm(Qv, Kv, scale, causal, linear, S):
+    """S[b, h] = scale · Q[b, h] K[b, h]ᵀ for every row; masked keys get −inf (0 if linear)."""
+    n, H, T, dh = Qv.shape
+    fill = 0.0 if linear else -np.inf
+    sc = Qv.dtype.type(scale)
+    for b in range(n):
+        for h in range(H):
+            Sbh = S[b, h]
+            np.dot(Qv[b, h], Kv[b, h].T, Sbh)
+            for i in range(T):
+                row = Sbh[i]
+                jm = i + 1 if causal else T
+                for j in range(jm):
+                    row[j] *= sc
+                for j in range(jm, T):
+                    row[j] = fill
+
+
+@njit(cache=True, fastmath=_FM)
+def _softmax_rows(S, causal, linear, Pout):
+    """Row-wise softmax of every row (linear: a copy), 0 at masked keys.  Arguments below −150
+    after the max subtraction give exactly 0 (as in :func:`_pattern_fwd`: clamped scores of
+    −10⁹ must not leave the exponential's floor behind)."""
+    n, H, T, _ = S.shape
+    scratch = np.empty(T, np.int32)
+    ex = np.empty(T, S.dtype)
+    for b in range(n):
+        for h in range(H):
+            for i in range(T):
+                jm = i + 1 if causal else T
+                srow = S[b, h, i]
+                prow = Pout[b, h, i]
+                if linear:
+                    for j in range(jm):
+                        prow[j] = srow[j]
+                else:
+                    mx = srow[0]
+                    for j in range(1, jm):
+                        mx = max(mx, srow[j])
+                    if mx == -np.inf:
+                        for j in range(jm):
+                            prow[j] = 0.0
+                    else:
+                        _vexp(srow[:jm], mx, ex[:jm], scratch[:jm])
+                        tot = 0.0
+                        for j in range(jm):
+                            v = ex[j] if srow[j] - mx > -150.0 else 0.0
+                            ex[j] = v
+                            tot += v
+                        inv = 1.0 / tot if tot > 0.0 else 0.0
+                        for j in range(jm):
+                            prow[j] = ex[j] * inv
+                for j in range(jm, T):
+                    prow[j] = 0.0
+
+
+@njit(cache=True, fastmath=_FM)
+def _z_gemm(Pm, Vv, Zv):
+    """Z[b, h] = P[b, h] V[b, h] (masked pattern entries are 0)."""
+    n, H, T, dh = Vv.shape
+    for b in range(n):
+        for h in range(H):
+            np.dot(Pm[b, h], Vv[b, h], Zv[b, h])
+
+
+@njit(cache=True, fastmath=_FM)
+def _attn_bwd_pv_gemm(dZ, Pm, Vv, causal, dP, dV):
+    """dP = dZ Vᵀ (0 at masked keys), dV = Pᵀ dZ, every row."""
+    n, H, T, dh = Vv.shape
+    for b in range(n):
+        for h in range(H):
+            dPbh = dP[b, h]
+            np.dot(dZ[b, h], Vv[b, h].T, dPbh)
+            np.dot(Pm[b, h].T, dZ[b, h], dV[b, h])
+            if causal:
+                for i in range(T):
+                    row = dPbh[i]
+                    for j in range(i + 1, T):
+                        row[j] = 0.0
+
+
+@njit(cache=True, fastmath=_FM)
+def _softmax_bwd_rows(dP, Praw, causal, linear, dS):
+    """dS of every row: P ⊙ (dP − ⟨P, dP⟩) (linear: dP), 0 at masked keys."""
+    n, H, T, _ = dP.shape
+    for b in range(n):
+        for h in range(H):
+            for i in range(T):
+                jm = i + 1 if causal else T
+                g = dP[b, h, i]
+                s = dS[b, h, i]
+                if linear:
+                    for j in range(jm):
+                        s[j] = g[j]
+                else:
+                    p = Praw[b, h, i]
+                    dot = 0.0
+                    for j in range(jm):
+                        dot += p[j] * g[j]
+                    for j in range(jm):
+                        s[j] = p[j] * (g[j] - dot)
+                for j in range(jm, T):
+                    s[j] = 0.0
+
+
+@njit(cache=True, fastmath=_FM)
+def _attn_bwd_qk_gemm(dS, Qv, Kv, scale, dQ, dK):
+    """dQ = scale · dS K, dK = scale · dSᵀ Q, every row (dS is 0 at masked keys)."""
+    n, H, T, dh = Qv.shape
+    sc = Qv.dtype.type(scale)
+    for b in range(n):
+        for h in range(H):
+            dQbh = dQ[b, h]
+            dKbh = dK[b, h]
+            np.dot(dS[b, h], Kv[b, h], dQbh)
+            np.dot(dS[b, h].T, Qv[b, h], dKbh)
+            for i in range(T):
+                for e in range(dh):
+                    dQbh[i, e] *= sc
+                    dKbh[i, e] *= sc
+
+
 @njit(cache=True, fastmath=_FM)
 def _backward(ci, cf, tokens, X, pos, cos, sin, targets, has_loss,
               W_E, W_in, b_in, W_pos, ln1_w, ln1_b, W_Q, W_K, W_V, W_O, ln2_w, ln2_b,
@@ -883,14 +1025,21 @@ def _backward(ci, cf, tokens, X, pos, cos, sin, targets, has_loss,
         oP, oV = offs[PATTERN, l], offs[V, l]
         dP = _v4(dbuf, oP, n, H, T, T)
         dV = _v4(dbuf, oV, n, H, T, dh)
-        _attn_bwd_pv(dZ, Pm, Vv, causal, rr, dP, dV)
+        gemm = lfull and T >= GEMM_MIN_T
+        if gemm:
+            _attn_bwd_pv_gemm(dZ, Pm, Vv, causal, dP, dV)
+        else:
+            _attn_bwd_pv(dZ, Pm, Vv, causal, rr, dP, dV)
         _finish(dbuf, inj, cmask, dval, oP, sz_s, iflag[PATTERN, l], cflag[PATTERN, l])
         _finish(dbuf, inj, cmask, dval, oV, sz_h, iflag[V, l], cflag[V, l])
         # scores
         oS = offs[SCORES, l]
         dS = _v4(dbuf, oS, n, H, T, T)
         Praw = _v4(buf, offs[PRAW, l], n, H, T, T) if cflag[PATTERN, l] else Pm
-        _attn_bwd_softmax(dP, Praw, causal, linear, rr, dS)
+        if gemm:
+            _softmax_bwd_rows(dP, Praw, causal, linear, dS)
+        else:
+            _attn_bwd_softmax(dP, Praw, causal, linear, rr, dS)
         _finish(dbuf, inj, cmask, dval, oS, sz_s, iflag[SCORES, l], cflag[SCORES, l])
         # queries and keys
         Qv = _v4(buf, offs[Q, l], n, H, T, dh)
@@ -898,7 +1047,10 @@ def _backward(ci, cf, tokens, X, pos, cos, sin, targets, has_loss,
         oQ, oK = offs[Q, l], offs[K, l]
         dQ = _v4(dbuf, oQ, n, H, T, dh)
         dK = _v4(dbuf, oK, n, H, T, dh)
-        _attn_bwd_qk(dS, Qv, Kv, scale, causal, rr, dQ, dK)
+        if gemm:
+            _attn_bwd_qk_gemm(dS, Qv, Kv, scale, dQ, dK)
+        else:
+            _attn_bwd_qk(dS, Qv, Kv, scale, causal, rr, dQ, dK)
         _finish(dbuf, inj, cmask, dval, oQ, sz_h, iflag[Q, l], cflag[Q, l])
         _finish(dbuf, inj, cmask, dval, oK, sz_h, iflag[K, l], cflag[K, l])
         # back through RoPE into the (nT, 3 H dh) projection gradient
