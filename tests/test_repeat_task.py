@@ -11,15 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minimal.errors import ConfigError
-from minimal.tasks.repeat import RepeatTask, RepeatTaskConfig, copy_mask
+from minimal.tasks.repeat import RepeatTask, RepeatTaskConfig, copy_mask, span_lengths
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.37, 1.0]), st.integers(1, 70),
-       st.integers(1, 300), st.integers(0, 2**31))
-def test_pool_rows_per_batch_keep_f_exactly(f, B, pool, seed):
+       st.integers(1, 300), st.integers(0, 2**31), st.integers(1, 5))
+def test_pool_rows_per_batch_keep_f_exactly(f, B, pool, seed, span_min):
     cfg = RepeatTaskConfig(pool_size=pool, repeat_frac=f, batch_size=B, T=16, span=5,
-                           vocab=16, n_eval=8)
+                           span_min=span_min, vocab=16, n_eval=8)
     task = RepeatTask(cfg, seed, seed + 1, seed + 2)
     assert len(task.pool) == pool and len(np.unique(task.pool, axis=0)) == pool
     exact = Fraction(str(f)) * B
@@ -34,9 +34,11 @@ def test_pool_rows_per_batch_keep_f_exactly(f, B, pool, seed):
         seqs = np.concatenate([b.tokens, b.targets[:, -1:]], 1)
         for row, idx in zip(seqs[:k], b.meta["pool_index"]):
             np.testing.assert_array_equal(row, task.pool[idx])
-        P, L = cfg.prefix_len, cfg.span
-        np.testing.assert_array_equal(seqs[:, P:P + L], seqs[:, P + L:])
-        assert all(len(set(r)) == L for r in seqs[:, P:P + L])
+        Ls = span_lengths(cfg, seqs)
+        assert ((Ls >= span_min) & (Ls <= 5)).all()
+        for row, L in zip(seqs, Ls):
+            np.testing.assert_array_equal(row[-2 * L:-L], row[-L:])
+            assert len(set(row[-L:])) == L
 
 
 def test_every_pool_member_is_used_and_batches_are_pure():
@@ -54,34 +56,41 @@ def test_every_pool_member_is_used_and_batches_are_pure():
     assert not np.array_equal(a.pool, other.pool)
 
 
-def test_span_tokens_are_uniform_and_copy_mask_marks_the_second_copy():
+def test_span_tokens_and_lengths_are_uniform_and_copy_mask_marks_the_second_copy():
     cfg = RepeatTaskConfig(pool_size=4, repeat_frac=0.0, batch_size=4000)
     task = RepeatTask(cfg, 0, 1, 2)
     b = task.batch(0)
-    P, L = cfg.prefix_len, cfg.span
-    span = b.tokens[:, P:P + L]
-    counts = np.bincount(span.ravel(), minlength=cfg.vocab)
+    seq = np.concatenate([b.tokens, b.targets[:, -1:]], 1)
+    Ls = span_lengths(cfg, seq)
+    k = cfg.span - cfg.span_min + 1
+    counts = np.bincount(Ls - cfg.span_min, minlength=k)
+    chi2 = ((counts - len(Ls) / k) ** 2 / (len(Ls) / k)).sum()
+    assert chi2 < k + 6 * math.sqrt(2 * k)                       # lengths uniform
+    span = np.concatenate([row[-L:] for row, L in zip(seq, Ls)])
+    counts = np.bincount(span, minlength=cfg.vocab)
     expected = span.size / cfg.vocab
     chi2 = ((counts - expected) ** 2 / expected).sum()
-    assert chi2 < cfg.vocab + 6 * math.sqrt(2 * cfg.vocab)      # ~ χ²(63), 6 sd
-    m = copy_mask(cfg)
-    assert m.sum() == L - 1
-    # every masked target equals the token L positions earlier (copyable)
-    seq = np.concatenate([b.tokens, b.targets[:, -1:]], 1)
-    t = np.nonzero(m)[0]
-    np.testing.assert_array_equal(seq[:, t + 1], seq[:, t + 1 - L])
-    # and the target just before the mask is not copyable by the span's rule
-    assert not m[P + L - 1]
+    assert chi2 < cfg.vocab + 6 * math.sqrt(2 * cfg.vocab)      # tokens uniform (χ²(63), 6 sd)
+    m = copy_mask(cfg, seq)
+    np.testing.assert_array_equal(m.sum(1), Ls - 1)
+    # every masked target equals the token L positions earlier (copyable) ...
+    for row, mr, L in zip(seq[:200], m[:200], Ls[:200]):
+        t = np.nonzero(mr)[0]
+        np.testing.assert_array_equal(row[t + 1], row[t + 1 - L])
+        # ... and the copy's first token (target just before the mask) is not marked
+        assert not mr[cfg.T - L]
 
 
 def test_bad_configs_are_one_line_errors():
     with pytest.raises(ConfigError, match="span"):
-        RepeatTaskConfig(T=10, span=6)
+        RepeatTaskConfig(T=10, span=6, span_min=3)
     with pytest.raises(ConfigError, match="repeat_frac"):
         RepeatTaskConfig(repeat_frac=1.5)
+    with pytest.raises(ConfigError, match="span_min"):
+        RepeatTaskConfig(span_min=13)
     with pytest.raises(ConfigError, match="pool_size"):
         RepeatTaskConfig(pool_size=0)
     with pytest.raises(ConfigError, match="pool_size"):
-        RepeatTaskConfig(vocab=2, T=3, span=2, pool_size=3)     # only 2 sequences exist
-    task = RepeatTask(RepeatTaskConfig(vocab=2, T=3, span=2, pool_size=2), 0, 1, 2)
+        RepeatTaskConfig(vocab=2, T=3, span=2, span_min=2, pool_size=3)     # only 2 sequences exist
+    task = RepeatTask(RepeatTaskConfig(vocab=2, T=3, span=2, span_min=2, pool_size=2), 0, 1, 2)
     assert len(np.unique(task.pool, axis=0)) == 2

@@ -1,10 +1,12 @@
 """Repeated-data stream for the Hernandez et al. toy (docs/repeat.md).
 
 A sequence has T + 1 tokens (inputs 0 … T − 1, targets 1 … T): a uniform random prefix of
-P = T + 1 − 2·span tokens, then a span S of ``span`` distinct tokens (drawn without replacement
-from the vocabulary), then S again.  The second copy is predictable only by in-context copying
-(an induction head): those targets are marked ``copy`` (all but the copy's first token, whose
-predecessor is the end of the first copy).
+P = T + 1 − 2L tokens, then a span S of L distinct tokens (drawn without replacement from the
+vocabulary), then S again.  L is uniform in [``span_min``, ``span``] per sequence, so the distance
+between the copies varies and a fixed-offset positional head cannot solve the copy: the second
+copy is predictable only by in-context matching (an induction head).  Its predictable targets
+(all but the copy's first token, whose predecessor is the end of the first copy) are marked in
+``copy_mask`` (n, T).
 
 A training batch of B sequences holds exactly ``n_pool(t) = ⌊(t+1)·f·B⌋ − ⌊t·f·B⌋`` rows from
 the fixed pool R (|R| = ``pool_size`` distinct sequences made once from the world seed, drawn
@@ -35,11 +37,12 @@ MAX_POOL = 1 << 20
 
 @dataclass(frozen=True)
 class RepeatTaskConfig:
-    """The stream (defaults: vocabulary 64, length 32, span 12, |R| = 1024, f = 0.1)."""
+    """The stream (defaults: vocabulary 64, length 32, spans 6–12, |R| = 1024, f = 0.1)."""
 
     vocab: int = 64
     T: int = 32                 #: input length (a sequence has T + 1 tokens)
-    span: int = 12              #: length of the repeated span S
+    span: int = 12              #: longest repeated span S
+    span_min: int = 6           #: shortest span (L is uniform in [span_min, span] per sequence)
     pool_size: int = 1024       #: |R|
     repeat_frac: float = 0.1    #: f, the fraction of training rows drawn from R
     batch_size: int = 64
@@ -49,19 +52,17 @@ class RepeatTaskConfig:
         check_int("vocab", self.vocab, 2, 4096)
         check_int("T", self.T, 3, 4096)
         check_int("span", self.span, 1, min(self.vocab, (self.T + 1) // 2))
+        check_int("span_min", self.span_min, 1, self.span)
         check_int("pool_size", self.pool_size, 1, MAX_POOL)
         set_field(self, "repeat_frac", check_float("repeat_frac", self.repeat_frac, 0.0, 1.0))
         check_int("batch_size", self.batch_size, 1, 1 << 16)
         check_int("n_eval", self.n_eval, 1, 1 << 20)
-        n_distinct = self.vocab ** self.prefix_len * math.perm(self.vocab, self.span)
+        n_distinct = sum(self.vocab ** (self.T + 1 - 2 * L) * math.perm(self.vocab, L)
+                         for L in range(self.span_min, self.span + 1))
         if n_distinct < self.pool_size:
             raise ConfigError("pool_size", self.pool_size,
                               f"must be ≤ {n_distinct}, the number of distinct sequences of "
                               "this vocabulary, length and span")
-
-    @property
-    def prefix_len(self) -> int:
-        return self.T + 1 - 2 * self.span
 
     @property
     def frac(self) -> Fraction:
@@ -70,23 +71,37 @@ class RepeatTaskConfig:
 
 
 def _sequences(rng: np.random.Generator, cfg: RepeatTaskConfig, n: int) -> np.ndarray:
-    """(n, T + 1) int32 sequences: random prefix, span, span."""
-    P, L = cfg.prefix_len, cfg.span
-    out = np.empty((n, cfg.T + 1), np.int32)
-    out[:, :P] = rng.integers(0, cfg.vocab, (n, P))
+    """(n, T + 1) int32 sequences: random prefix, span, span (span length per row)."""
+    out = rng.integers(0, cfg.vocab, (n, cfg.T + 1)).astype(np.int32)
+    Ls = rng.integers(cfg.span_min, cfg.span + 1, n)
     # distinct span tokens: the first L of a random permutation per row
-    span = np.argsort(rng.random((n, cfg.vocab)), axis=1)[:, :L]
-    out[:, P:P + L] = span
-    out[:, P + L:] = span
+    perm = np.argsort(rng.random((n, cfg.vocab)), axis=1)
+    for b in range(n):
+        L = int(Ls[b])
+        P = cfg.T + 1 - 2 * L
+        out[b, P:P + L] = perm[b, :L]
+        out[b, P + L:] = perm[b, :L]
     return out
 
 
-def copy_mask(cfg: RepeatTaskConfig) -> np.ndarray:
-    """(T,) bool over targets: the second copy's tokens after its first."""
-    m = np.zeros(cfg.T, bool)
-    first = cfg.prefix_len + cfg.span          # index (in the T + 1 tokens) of the copy's start
-    m[first:] = True                            # targets index t predicts token t + 1
-    return m
+def span_lengths(cfg: RepeatTaskConfig, seqs: np.ndarray) -> np.ndarray:
+    """(n,) the span length L of each (T + 1)-token sequence: the largest L in the allowed
+    range whose last 2L tokens are two equal copies of L distinct tokens."""
+    n = seqs.shape[0]
+    out = np.zeros(n, np.int64)
+    for L in range(cfg.span_min, cfg.span + 1):
+        a, b = seqs[:, -2 * L:-L], seqs[:, -L:]
+        ok = (a == b).all(1) & (np.sort(a, 1)[:, 1:] != np.sort(a, 1)[:, :-1]).all(1)
+        out[ok] = L
+    return out
+
+
+def copy_mask(cfg: RepeatTaskConfig, seqs: np.ndarray) -> np.ndarray:
+    """(n, T) bool over targets: the second copy's tokens after its first (target index t
+    predicts token t + 1)."""
+    Ls = span_lengths(cfg, seqs)
+    t = np.arange(cfg.T)[None, :]
+    return t >= (cfg.T + 1 - Ls)[:, None]
 
 
 class RepeatTask:
@@ -97,7 +112,6 @@ class RepeatTask:
         self.data_seed = int(data_seed)
         self.eval_seed = int(eval_seed)
         self.pool = self._make_pool(int(world_seed))
-        self._copy = copy_mask(cfg)
 
     def _make_pool(self, seed: int) -> np.ndarray:
         cfg = self.cfg
@@ -139,6 +153,6 @@ class RepeatTask:
         cfg = self.cfg
         rng = np.random.default_rng([self.eval_seed, 1, GENERATOR_VERSION])
         fresh = _sequences(rng, cfg, cfg.n_eval)
-        meta = {"copy_mask": self._copy}
-        return {"fresh": self._batch(fresh, dict(meta)),
-                "pool": self._batch(self.pool[: min(cfg.n_eval, cfg.pool_size)], dict(meta))}
+        pool = self.pool[: min(cfg.n_eval, cfg.pool_size)]
+        return {"fresh": self._batch(fresh, {"copy_mask": copy_mask(cfg, fresh)}),
+                "pool": self._batch(pool, {"copy_mask": copy_mask(cfg, pool)})}
