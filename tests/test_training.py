@@ -23,7 +23,19 @@ FAMILIES = {
               "--set", "train.eval_every=40", "--set", "net.k_dim=32"],
     "ih": ["ih", "--set", "task.n_eval=200", "--set", "train.eval_every=40"],
     "cot": ["cot", "--preset", "tiny", "--set", "train.eval_every=40"],
+    "clamp": ["clamp", "train", "--preset", "singh-full", "--set", "task.n_eval=200",
+              "--set", "train.eval_every=40"],
 }
+
+
+def _command(family):
+    """The command words of a family's argv (before the first option)."""
+    words = []
+    for a in FAMILIES[family]:
+        if a.startswith("-"):
+            break
+        words.append(a)
+    return words
 
 
 def _manifest(path):
@@ -108,7 +120,7 @@ def _rows(path) -> int:
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_checkpoints_and_resume_equals_uninterrupted(family, signum, tmp_path):
-    steps = {"train": 4000, "ih": 40000, "cot": 20000}[family]
+    steps = {"train": 4000, "ih": 40000, "cot": 20000, "clamp": 40000}[family]
     argv = FAMILIES[family] + ["--steps", str(steps), "--quiet"]
     part = tmp_path / "part"
     proc = _spawn(argv + ["--out", str(part)], tmp_path)
@@ -127,7 +139,7 @@ def test_signal_checkpoints_and_resume_equals_uninterrupted(family, signum, tmp_
     # resume with nothing but --resume: config from run.json; then compare with a full run
     # of the same length as the interrupted one plus a few evaluations
     target = (stop // 40 + 3) * 40
-    p = subprocess.run([sys.executable, "-m", "minimal", FAMILIES[family][0], "--out",
+    p = subprocess.run([sys.executable, "-m", "minimal", *_command(family), "--out",
                         str(part), "--resume", "--steps", str(target), "--quiet"],
                        capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert p.returncode == 0, p.stderr

@@ -86,6 +86,7 @@ class GradientLearner:
         done = 0
         batch = None
         bound = getattr(self, "loss_bound", None)
+        after = getattr(self.model, "after_step", None)
         chance = getattr(self.model, "chance_loss", None)
         if bound is None and chance:
             bound = 1000.0 * max(float(chance), 1.0)
@@ -102,6 +103,8 @@ class GradientLearner:
                 raise TrainingDiverged(f"the training loss {what} at step {step + i}; lower "
                                        "optim.lr (or the initial scale of the weights)")
             self.opt.step(self.params, self.grads)
+            if after is not None:
+                after(self.params)
             te = time.perf_counter()
             if self._first:
                 self.timings["warmup_s"] += te - ts

@@ -64,8 +64,9 @@ class Model(Protocol):
 
     Optional attributes the loop uses when present: ``lr_scale`` (per-array learning-rate
     multipliers), ``check_params(params) -> params`` (validate a loaded checkpoint),
-    ``chance_loss`` (the loss of a model that ignores its input: collapse detection) and
-    ``n_params()``.
+    ``chance_loss`` (the loss of a model that ignores its input: collapse detection),
+    ``after_step(params)`` (a constraint applied in place after every optimiser step, e.g. the
+    SAE's unit-norm decoder rows) and ``n_params()``.
     """
 
     #: the metrics header: :meth:`evaluate` fills these; ``step``, ``wall_s``, ``train_loss``
