@@ -22,7 +22,7 @@ from ._common import CLIError, Parser  # noqa: E402
 
 __all__ = ["main", "build_parser", "CLIError"]
 
-_GROUPS = ("info", "task", "train", "ih", "cot", "theory", "fit", "figures", "bench")
+_GROUPS = ("info", "task", "train", "ih", "cot", "lsa", "theory", "fit", "figures", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

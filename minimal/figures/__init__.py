@@ -11,8 +11,8 @@ def _load_all() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from . import (cot_figures, fit_figures, ih_figures, net_figures,  # noqa: F401
-                   task_figures, theory_figures)
+    from . import (cot_figures, fit_figures, ih_figures, lsa_figures,  # noqa: F401
+                   net_figures, task_figures, theory_figures)
 
 
 __all__ = ["FigureSpec", "available", "get", "make_figures", "register"]
