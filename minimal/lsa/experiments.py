@@ -215,7 +215,10 @@ def targets_table(inputs=INPUTS, seeds=(0, 1, 2), steps: int = 5000, out=None,
                                          for r in rs)),
             "not_below_theory": bool(all(r["loss"] >= r["gd_loss"] * (1 - 0.01) for r in rs))}
         table.append(ent)
-    mc = [monte_carlo(inp, n=4000 if quick else mc_tasks) for inp in inputs]
+    # independent task streams per distribution (the two uniforms would otherwise be
+    # rescalings of the same draws)
+    mc = [monte_carlo(inp, n=4000 if quick else mc_tasks, seed=1000 + INPUTS.index(inp))
+          for inp in inputs]
     cons = construction_error(n=200 if quick else 2000)
     return {"rows": rows, "table": table, "monte_carlo": mc, "construction": cons,
             "params": {"steps": steps, "seeds": list(seeds), "quick": quick,
