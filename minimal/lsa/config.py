@@ -42,6 +42,8 @@ class LSAConfig:
 
     ``sigma2`` rescales the inputs to that per-coordinate variance (None: the distribution's
     own, 1/12 for U(−0.5, 0.5), 1/3 for U(−1, 1), 1 for N(0, 1)); the kurtosis is the shape's.
+    ``recurrent`` applies one set of weights in every layer.  ``baseline_search`` chooses how
+    hard the GD / GD++ step sizes are searched on the tuning tasks (``fast`` for previews).
     """
 
     d: int = 10                    #: input dimension
