@@ -34,7 +34,7 @@ def _batch(d, N, n, seed, inputs="uniform-0.5", dtype=np.float64) -> LSABatch:
 
 def _model(d, N, layers=1, heads=1, recurrent=False, dtype="float64") -> LSAModel:
     return LSAModel(LSAConfig(d=d, N=N, layers=layers, heads=heads, recurrent=recurrent,
-                              dtype=dtype, n_eval=10, n_tune=10, batch_size=10))
+                              dtype=dtype, n_eval=10, n_tune=10, n_valid=10, batch_size=10))
 
 
 def _expand(params: dict, layers: int) -> dict:
@@ -245,7 +245,8 @@ def test_float32_kernel_agrees_with_float64(layers, scale, seed):
 
 def test_zero_weights_are_a_saddle():
     """All-zero weights (init_scale = 0): the zero predictor, and every gradient vanishes."""
-    cfg = LSAConfig(init_scale=0.0, batch_size=64, dtype="float64", n_eval=10, n_tune=10)
+    cfg = LSAConfig(init_scale=0.0, batch_size=64, dtype="float64", n_eval=10, n_tune=10,
+                    n_valid=10)
     model = LSAModel(cfg)
     p = model.init(np.random.default_rng(0))
     b = LSATasks(cfg, 0).batch(0)
@@ -419,7 +420,8 @@ def test_sigma2_rescales_the_inputs():
 @settings(max_examples=20)
 @given(seeds, st.integers(0, 10 ** 6), st.integers(1, 40))
 def test_batches_are_pure_functions_of_seed_and_step(seed, step, k):
-    cfg = LSAConfig(d=3, N=4, batch_size=40, dtype="float32", n_eval=30, n_tune=20)
+    cfg = LSAConfig(d=3, N=4, batch_size=40, dtype="float32", n_eval=30, n_tune=20,
+                    n_valid=25)
     a = LSATasks(cfg, seed)
     b = LSATasks(cfg, seed)
     x1 = a.batch(step)
@@ -431,7 +433,9 @@ def test_batches_are_pure_functions_of_seed_and_step(seed, step, k):
     assert np.array_equal(small.X, x1.X[:k])               # task i ignores the batch size
     ev = a.eval_data()
     assert ev.eval.X.dtype == np.float64 and len(ev.eval) == 30 and len(ev.tune) == 20
+    assert len(ev.valid) == 25
     assert not np.array_equal(ev.eval.X[:20], ev.tune.X)
+    assert not np.array_equal(ev.valid.X[:20], ev.tune.X)
     c = LSATasks(cfg, Seeds(seed=seed, data=seed + 1))
     assert np.array_equal(c.eval_data().eval.X, ev.eval.X)   # eval seed unchanged
     assert not np.array_equal(c.batch(step).X, x1.X)
@@ -462,6 +466,22 @@ def test_fitted_step_sizes_are_optimal():
     assert G.mean_loss(G.gdpp_predict(tune.X, tune.Y, pe, pn)[0], yq) <= l_step * (1 + 1e-9)
 
 
+def test_validation_chooses_among_minima():
+    """With a validation set the chosen GD++ is never worse there than GD's own steps with
+    ν = 0 (one of the candidates), and the chosen GD steps are no worse there than the ones
+    chosen on the tuning set alone."""
+    tune = _batch(10, 10, 3000, 31)
+    valid = _batch(10, 10, 6000, 32)
+    yv = valid.Y[:, -1]
+    e = G.fit_gd(tune, 3, valid=valid)
+    e_plain = G.fit_gd(tune, 3)
+    l_gd = G.mean_loss(G.gd_predict(valid.X, valid.Y, e)[0], yv)
+    assert l_gd <= G.mean_loss(G.gd_predict(valid.X, valid.Y, e_plain)[0], yv) * (1 + 1e-12)
+    pe, pn = G.fit_gdpp(tune, 3, search="fast", valid=valid)
+    l_pp = G.mean_loss(G.gdpp_predict(valid.X, valid.Y, pe, pn)[0], yv)
+    assert l_pp <= l_gd * (1 + 1e-12)
+
+
 def test_construction_loss_gradient_matches_finite_differences():
     b = _batch(5, 6, 300, 4)
     etas = np.array([4.0, 7.0])
@@ -483,7 +503,7 @@ def test_construction_loss_gradient_matches_finite_differences():
 def test_metrics_of_the_constructed_model():
     """Evaluating the GD construction with the fitted η: identical predictions (preds diff,
     model diff ≈ 0, model cos = 1, loss = GD loss), effective step η/N, QK ∝ I."""
-    cfg = LSAConfig(n_eval=3000, n_tune=3000, dtype="float64")
+    cfg = LSAConfig(n_eval=3000, n_tune=3000, n_valid=3000, dtype="float64")
     data = LSATasks(cfg, 2).eval_data()
     model = LSAModel(cfg)
     base = model.baselines(data)
@@ -505,7 +525,7 @@ def test_metrics_of_the_constructed_model():
 def _short(steps=2000, **model):
     cfg = LSA_PRESETS.get("lsa-default")
     over = {"train.steps": steps, "train.eval_every": steps // 4, "model.n_eval": 20_000,
-            "model.n_tune": 5000}
+            "model.n_tune": 5000, "model.n_valid": 5000}
     over.update({f"model.{k}": v for k, v in model.items()})
     return apply_overrides(cfg, over)
 
@@ -534,7 +554,7 @@ def test_one_layer_training_learns_one_gd_step():
 def test_run_directory_and_exact_resume(tmp_path):
     from minimal.lsa.train import train_lsa
     from minimal.runs import Run, read_metrics
-    cfg = apply_overrides(_short(60, layers=2, n_eval=500, n_tune=300, batch_size=32,
+    cfg = apply_overrides(_short(60, layers=2, n_eval=500, n_tune=300, n_valid=300, batch_size=32,
                                  baseline_search="fast"), {"train.eval_every": 20})
     full = train_lsa(cfg, tmp_path / "a", progress=False)
     part = train_lsa(cfg, tmp_path / "b", progress=False, stop_after=30)
@@ -554,7 +574,7 @@ def test_run_directory_and_exact_resume(tmp_path):
 
 
 def test_recurrent_model_shares_weights():
-    cfg = _short(10, layers=3, recurrent=True, n_eval=200, n_tune=200,
+    cfg = _short(10, layers=3, recurrent=True, n_eval=200, n_tune=200, n_valid=200,
                  baseline_search="fast")
     model = LSAModel(cfg.model)
     assert model.shapes()["WK"] == (1, 1, 11, 11)
@@ -604,6 +624,7 @@ def run_cli(capsys, *argv):
 def test_cli_train_theory_construct(tmp_path, capsys):
     code, out, _ = run_cli(capsys, "lsa", "--steps", "40", "--out", str(tmp_path / "r"),
                            "--set", "model.n_eval=500", "--set", "model.n_tune=300",
+                           "--set", "model.n_valid=300",
                            "--set", "train.eval_every=20", "--quiet")
     assert code == 0 and "final (step 40)" in out and "eta* = 6.061" in out
     code, out, _ = run_cli(capsys, "lsa", "theory", "--inputs", "normal", "--json")

@@ -31,7 +31,7 @@ __all__ = ["LSABatch", "LSAEvalData", "LSATasks", "GENERATOR_VERSION", "generate
 GENERATOR_VERSION = 1
 
 _TASK_MULT = np.uint64(0xA24BAED4963EE407)
-_EVAL_SET, _TUNE_SET = 0, 1
+_EVAL_SET, _TUNE_SET, _VALID_SET = 0, 1, 2
 
 
 @njit(cache=True)
@@ -81,11 +81,13 @@ class LSABatch:
 
 @dataclass
 class LSAEvalData:
-    """The fixed held-out data of a run: ``eval`` (losses and metrics) and ``tune`` (the
-    GD / GD++ step sizes are fitted here, never on ``eval``)."""
+    """The fixed held-out data of a run: ``eval`` (losses and metrics), ``tune`` (the GD /
+    GD++ step sizes are fitted here) and ``valid`` (chooses among the fits' local minima);
+    the baselines never see ``eval`` before they are fixed."""
 
     eval: LSABatch
     tune: LSABatch
+    valid: LSABatch
     config: LSAConfig
 
     def __len__(self) -> int:
@@ -130,14 +132,15 @@ class LSATasks:
         return generate(self.config, step_key(self._data_key, step), n, self.dtype, out=out)
 
     def held_out(self, which: str, n: int | None = None) -> LSABatch:
-        """The first ``n`` tasks of the held-out set ``eval`` or ``tune`` (float64)."""
-        idx = {"eval": _EVAL_SET, "tune": _TUNE_SET}[which]
-        n = n if n is not None else (self.config.n_eval if which == "eval"
-                                     else self.config.n_tune)
+        """The first ``n`` tasks of the held-out set ``eval``, ``tune`` or ``valid``
+        (float64)."""
+        idx = {"eval": _EVAL_SET, "tune": _TUNE_SET, "valid": _VALID_SET}[which]
+        n = n if n is not None else getattr(self.config, f"n_{which}")
         return generate(self.config, step_key(self._eval_key, idx), n, np.float64)
 
     def eval_data(self) -> LSAEvalData:
         """The fixed held-out sets (built once)."""
         if self._eval is None:
-            self._eval = LSAEvalData(self.held_out("eval"), self.held_out("tune"), self.config)
+            self._eval = LSAEvalData(self.held_out("eval"), self.held_out("tune"),
+                                     self.held_out("valid"), self.config)
         return self._eval

@@ -32,7 +32,7 @@ SUMMARY_KEYS = ("loss", "gd_loss", "gdpp_loss", "preds_diff", "model_cos", "mode
                 "qk_dev", "eta_star", "eta_star_over_N", "loss_star", "zero_loss", "n_eval",
                 "gd_step_loss", "gdpp_step_loss", "gd_shared_loss", "gdpp_shared_loss",
                 "gd_etas", "gdpp_etas", "gdpp_nus", "gd_shared_etas", "gdpp_shared_etas",
-                "gdpp_shared_nus")
+                "gdpp_shared_nus", "gd_valid_loss", "gdpp_valid_loss")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -128,8 +128,10 @@ def train_report(cfg: LSARunConfig, out=None, progress: bool = True):
     rep[f"gd_{tag}_loss"] = rep["gd_loss"]
     rep[f"gdpp_{tag}_loss"] = rep["gdpp_loss"]
     if not c.recurrent and c.layers > 1:
-        e = fit_gd(data.tune, c.layers, shared=True, search=c.baseline_search)
-        pe, pn = fit_gdpp(data.tune, c.layers, shared=True, search=c.baseline_search)
+        e = fit_gd(data.tune, c.layers, shared=True, search=c.baseline_search,
+                   valid=data.valid)
+        pe, pn = fit_gdpp(data.tune, c.layers, shared=True, search=c.baseline_search,
+                          valid=data.valid)
         rep["gd_shared_loss"] = mean_loss(gd_predict(ev.X, ev.Y, e)[0], yq)
         rep["gdpp_shared_loss"] = mean_loss(gdpp_predict(ev.X, ev.Y, pe, pn)[0], yq)
         rep["gd_shared_etas"] = [float(x) for x in e]
@@ -161,7 +163,8 @@ def base_config(inputs: str = "uniform-0.5", layers: int = 1, recurrent: bool = 
     """The runs of the tables: lsa-default with the given depth and inputs (``quick``: small
     held-out sets and few steps, for previews and tests)."""
     if quick:
-        model = {"n_eval": 4000, "n_tune": 2000, "baseline_search": "fast", **model}
+        model = {"n_eval": 4000, "n_tune": 2000, "n_valid": 2000, "baseline_search": "fast",
+                 **model}
     m = LSAConfig(inputs=inputs, layers=layers, recurrent=recurrent, **model)
     return LSARunConfig(model=m, optim=lsa_optim_config(),
                         train=lsa_train_config(steps, max(1, min(250, steps // 4))))

@@ -171,11 +171,12 @@ def construction_loss_grad(X, Y, etas, nus) -> tuple[float, np.ndarray, np.ndarr
 
 
 def _minimise(make_fun, X, Y, starts, coarse: int = 2000, coarse_iter: int = 100,
-              final_iter: int = 200):
+              final_iter: int = 200) -> list[np.ndarray]:
     """BFGS with exact gradients from every start on the first ``coarse`` tasks (at most
     ``coarse_iter`` iterations each), then the best point found refined on all tasks (at most
     ``final_iter`` iterations).  ``make_fun(X, Y)`` returns the (loss, gradient) function of a
-    parameter vector."""
+    parameter vector.  Returns the candidates, best on all tasks first: the refined point, the
+    short runs' end points and the starts."""
     from scipy.optimize import minimize
 
     def run(fun, x0, maxiter):
@@ -190,7 +191,11 @@ def _minimise(make_fun, X, Y, starts, coarse: int = 2000, coarse_iter: int = 100
     best = min(cands, key=lambda v: small(v)[0])
     fun = make_fun(X, Y)
     x = run(fun, best, final_iter)
-    return x if fun(x)[0] <= fun(best)[0] else best
+    if fun(x)[0] <= fun(best)[0]:
+        cands.insert(0, x)
+    else:
+        cands.insert(0, best)
+    return cands
 
 
 SEARCHES = ("thorough", "fast")
@@ -203,14 +208,25 @@ def _iters(search: str) -> dict:
         {"coarse_iter": 20, "final_iter": 30}
 
 
-def fit_gd(batch, layers: int = 1, shared: bool = False, search: str = "thorough") -> np.ndarray:
+def _choose(cands: list, loss_of, valid) -> np.ndarray:
+    """The first candidate without ``valid``; else the one with the lowest loss on it."""
+    if valid is None:
+        return cands[0]
+    losses = [loss_of(v) for v in cands]
+    losses = [f if np.isfinite(f) else np.inf for f in losses]
+    return cands[int(np.argmin(losses))]
+
+
+def fit_gd(batch, layers: int = 1, shared: bool = False, search: str = "thorough",
+           valid=None) -> np.ndarray:
     """Step sizes η_1 … η_K (``shared``: one η for every step) minimising the mean loss of
     K-step GD on ``batch`` (held-out tasks).  K = 1 is solved exactly (the loss is quadratic
     in η).  Otherwise BFGS with exact gradients from the best point of a small grid and, since
     the loss is symmetric in the steps, from two points off the diagonal (steps are searched
-    in units of 1/σ̂², σ̂² the inputs' mean square).  ``search="fast"``: the grid point only,
-    few iterations (previews and tests).
-    Per-step sizes are returned in increasing order (their order does not matter for GD)."""
+    in units of 1/σ̂², σ̂² the inputs' mean square); with ``valid`` (more held-out tasks) the
+    candidate with the lowest loss there is chosen.  ``search="fast"``: the grid point only,
+    few iterations (previews and tests).  Per-step sizes are returned in increasing order
+    (their order does not matter for GD)."""
     X, Y = batch.X, batch.Y
     ctx, y, xq, yq, N = _split(X, Y)
     if layers == 1:
@@ -227,6 +243,9 @@ def fit_gd(batch, layers: int = 1, shared: bool = False, search: str = "thorough
             return loss, g / s2
         return fun
 
+    def steps_of(v):
+        return (np.repeat(v, layers) if shared else np.sort(v)) / s2
+
     n_par = 1 if shared else layers
     f_small = make_fun(X[:2000], Y[:2000])
     grid = min((np.full(n_par, g) for g in (0.1, 0.2, 0.3, 0.5)), key=lambda v: f_small(v)[0])
@@ -235,12 +254,14 @@ def fit_gd(batch, layers: int = 1, shared: bool = False, search: str = "thorough
     if not shared and search == "thorough":
         tilt = np.linspace(-0.3, 0.3, layers)
         starts += [grid * (1 + tilt), grid * (1 - tilt)]
-    best = _minimise(make_fun, X, Y, starts, **it)
-    return (np.repeat(best, layers) if shared else np.sort(best)) / s2
+    cands = _minimise(make_fun, X, Y, starts, **it)
+    best = _choose(cands, lambda v: mean_loss(gd_predict(valid.X, valid.Y, steps_of(v))[0],
+                                              valid.Y[:, -1]), valid)
+    return steps_of(best)
 
 
-def fit_gdpp(batch, layers: int, shared: bool = False,
-             search: str = "thorough") -> tuple[np.ndarray, np.ndarray]:
+def fit_gdpp(batch, layers: int, shared: bool = False, search: str = "thorough",
+             valid=None) -> tuple[np.ndarray, np.ndarray]:
     """(η_1 … η_K, ν_1 … ν_K) of GD++ minimising the mean loss on ``batch``.  Without
     ``shared`` the last layer's ν never reaches the readout and is 0; with ``shared`` one
     (η, ν) serves every layer.
@@ -248,8 +269,11 @@ def fit_gdpp(batch, layers: int, shared: bool = False,
     The loss has several local minima, so BFGS (exact gradients) starts from GD's best steps
     (per step: in increasing order, decreasing order, and GD's best shared step; shared: GD's
     best shared step) combined with ν ∈ {0, 0.15, 0.3, 0.6} (in units of 1/(N σ̂²)), on the
-    first 2000 tasks, and the best result is refined on all.  ``search="fast"`` uses only the
-    first GD start with ν ∈ {0, 0.3} (previews and tests)."""
+    first 2000 tasks, and the best result is refined on all.  Aggressive minima can fit the
+    tuning tasks well and explode on rarer tasks (large Gram eigenvalues); with ``valid`` the
+    candidate (every start and end point, and GD's steps with ν = 0) with the lowest loss on
+    those further tasks is chosen.  ``search="fast"`` uses only the first GD start with
+    ν ∈ {0, 0.3} (previews and tests)."""
     it = _iters(search)
     if layers == 1:
         return fit_gd(batch, 1), np.zeros(1)
@@ -271,15 +295,20 @@ def fit_gdpp(batch, layers: int, shared: bool = False,
             return loss, np.concatenate([g_eta / s2, g_nu[:-1] / (N * s2)])
         return fun
 
-    eta_sh = fit_gd(batch, layers, shared=True, search=search)[:1] * s2
+    eta_sh = fit_gd(batch, layers, shared=True, search=search, valid=valid)[:1] * s2
     if shared:
         etas0 = [eta_sh]
     else:
-        eta_st = fit_gd(batch, layers, search=search) * s2
+        eta_st = fit_gd(batch, layers, search=search, valid=valid) * s2
         etas0 = [eta_st, eta_st[::-1], np.repeat(eta_sh, layers)]
     nus0 = (0.0, 0.15, 0.3, 0.6)
     if search == "fast":
         etas0, nus0 = etas0[:1], (0.0, 0.3)
     n_nu = 1 if shared else layers - 1
     starts = [np.concatenate([e, np.full(n_nu, nu)]) for e in etas0 for nu in nus0]
-    return unpack(_minimise(make_fun, X, Y, starts, **it))
+    cands = _minimise(make_fun, X, Y, starts, **it)
+
+    def valid_loss(v):
+        return mean_loss(gdpp_predict(valid.X, valid.Y, *unpack(v))[0], valid.Y[:, -1])
+
+    return unpack(_choose(cands, valid_loss, valid))

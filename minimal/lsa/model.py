@@ -176,18 +176,24 @@ class LSAModel:
         c = self.cfg
         ev = data.eval
         yq = ev.Y[:, -1]
-        etas = fit_gd(data.tune, c.layers, shared=c.recurrent, search=c.baseline_search)
+        va = data.valid
+        etas = fit_gd(data.tune, c.layers, shared=c.recurrent, search=c.baseline_search,
+                      valid=va)
         gd_y, gd_s = gd_predict(ev.X, ev.Y, etas)
         out = {"gd_etas": etas, "gd_yhat": gd_y, "gd_sens": gd_s,
-               "gd_loss": mean_loss(gd_y, yq)}
+               "gd_loss": mean_loss(gd_y, yq),
+               "gd_valid_loss": mean_loss(gd_predict(va.X, va.Y, etas)[0], va.Y[:, -1])}
         if c.layers > 1:
             pe, pn = fit_gdpp(data.tune, c.layers, shared=c.recurrent,
-                              search=c.baseline_search)
+                              search=c.baseline_search, valid=va)
             pp_y, pp_s = gdpp_predict(ev.X, ev.Y, pe, pn)
             out.update({"gdpp_etas": pe, "gdpp_nus": pn, "gdpp_yhat": pp_y, "gdpp_sens": pp_s,
-                        "gdpp_loss": mean_loss(pp_y, yq)})
+                        "gdpp_loss": mean_loss(pp_y, yq),
+                        "gdpp_valid_loss": mean_loss(gdpp_predict(va.X, va.Y, pe, pn)[0],
+                                                     va.Y[:, -1])})
         else:   # one layer: GD++'s input update never reaches the readout
-            out.update({"gdpp_etas": etas, "gdpp_nus": np.zeros(1), "gdpp_loss": out["gd_loss"]})
+            out.update({"gdpp_etas": etas, "gdpp_nus": np.zeros(1), "gdpp_loss": out["gd_loss"],
+                        "gdpp_valid_loss": out["gd_valid_loss"]})
         out["theory"] = theory.summary(c.x_var, c.kurtosis, c.N, c.d)
         out["zero_loss"] = mean_loss(np.zeros_like(yq), yq)
         self._baselines = (data, out)
@@ -239,7 +245,9 @@ class LSAModel:
         row.update({"gd_etas": [float(e) for e in base["gd_etas"]],
                     "gdpp_etas": [float(e) for e in base["gdpp_etas"]],
                     "gdpp_nus": [float(v) for v in base["gdpp_nus"]],
-                    "zero_loss": base["zero_loss"], "n_eval": len(eval_data.eval)})
+                    "zero_loss": base["zero_loss"], "n_eval": len(eval_data.eval),
+                    "gd_valid_loss": base["gd_valid_loss"],
+                    "gdpp_valid_loss": base["gdpp_valid_loss"]})
         if self.cfg.layers == 1:
             row.update({"eta_star": th["eta_star"], "eta_star_over_N": th["eta_star_over_N"],
                         "loss_star": th["loss_star"]})
