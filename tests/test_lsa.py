@@ -18,7 +18,7 @@ from minimal.config import Seeds, apply_overrides
 from minimal.lsa import gd as G
 from minimal.lsa import reference as R
 from minimal.lsa.config import BASE_MOMENTS, INPUTS, LSA_PRESETS, LSAConfig, LSARunConfig
-from minimal.lsa.data import LSABatch, LSATasks, generate
+from minimal.lsa.data import LSABatch, LSATasks, Spectrum, generate, gram_spectrum
 from minimal.lsa.model import LSAModel
 from minimal.theory import lsa as T
 
@@ -34,7 +34,7 @@ def _batch(d, N, n, seed, inputs="uniform-0.5", dtype=np.float64) -> LSABatch:
 
 def _model(d, N, layers=1, heads=1, recurrent=False, dtype="float64") -> LSAModel:
     return LSAModel(LSAConfig(d=d, N=N, layers=layers, heads=heads, recurrent=recurrent,
-                              dtype=dtype, n_eval=10, n_tune=10, n_valid=10, batch_size=10))
+                              dtype=dtype, n_eval=10, n_tune=10, batch_size=10))
 
 
 def _expand(params: dict, layers: int) -> dict:
@@ -245,8 +245,7 @@ def test_float32_kernel_agrees_with_float64(layers, scale, seed):
 
 def test_zero_weights_are_a_saddle():
     """All-zero weights (init_scale = 0): the zero predictor, and every gradient vanishes."""
-    cfg = LSAConfig(init_scale=0.0, batch_size=64, dtype="float64", n_eval=10, n_tune=10,
-                    n_valid=10)
+    cfg = LSAConfig(init_scale=0.0, batch_size=64, dtype="float64", n_eval=10, n_tune=10)
     model = LSAModel(cfg)
     p = model.init(np.random.default_rng(0))
     b = LSATasks(cfg, 0).batch(0)
@@ -420,8 +419,7 @@ def test_sigma2_rescales_the_inputs():
 @settings(max_examples=20)
 @given(seeds, st.integers(0, 10 ** 6), st.integers(1, 40))
 def test_batches_are_pure_functions_of_seed_and_step(seed, step, k):
-    cfg = LSAConfig(d=3, N=4, batch_size=40, dtype="float32", n_eval=30, n_tune=20,
-                    n_valid=25)
+    cfg = LSAConfig(d=3, N=4, batch_size=40, dtype="float32", n_eval=30, n_tune=20)
     a = LSATasks(cfg, seed)
     b = LSATasks(cfg, seed)
     x1 = a.batch(step)
@@ -432,10 +430,10 @@ def test_batches_are_pure_functions_of_seed_and_step(seed, step, k):
     small = a.batch(step, batch_size=k)
     assert np.array_equal(small.X, x1.X[:k])               # task i ignores the batch size
     ev = a.eval_data()
-    assert ev.eval.X.dtype == np.float64 and len(ev.eval) == 30 and len(ev.tune) == 20
-    assert len(ev.valid) == 25
-    assert not np.array_equal(ev.eval.X[:20], ev.tune.X)
-    assert not np.array_equal(ev.valid.X[:20], ev.tune.X)
+    assert ev.eval.X.dtype == np.float64 and len(ev.eval) == 30 and ev.spectrum.n == 20
+    tune = a.held_out("tune")
+    assert not np.array_equal(ev.eval.X[:20], tune.X)
+    assert np.allclose(np.sort(gram_spectrum(tune.X).reshape(-1)), ev.spectrum.lam)
     c = LSATasks(cfg, Seeds(seed=seed, data=seed + 1))
     assert np.array_equal(c.eval_data().eval.X, ev.eval.X)   # eval seed unchanged
     assert not np.array_equal(c.batch(step).X, x1.X)
@@ -446,64 +444,84 @@ def test_batches_are_pure_functions_of_seed_and_step(seed, step, k):
 # ----------------------------------------------------------------------------------------------
 
 def test_fitted_step_sizes_are_optimal():
-    """One step: the fitted η minimises the tuning loss exactly and lies within 5 % of η*;
-    two steps: per-step GD is at least as good as one shared η and better than one step,
-    and GD++ (which contains GD at ν = 0) is at least as good as per-step GD."""
-    tune = _batch(10, 10, 8000, 21)
-    yq = tune.Y[:, -1]
-    (e1,) = G.fit_gd(tune, 1)
-    loss1 = G.mean_loss(G.gd_predict(tune.X, tune.Y, e1)[0], yq)
+    """One step: the fitted η is the exact minimiser over the sample and within 1 % of η*
+    (20,000 contexts); per-step GD is at least as good as one shared η and better than one
+    step; GD++ (which contains GD at ν = 0) is at least as good as per-step GD; the sample
+    loss of one step at η* matches the formula within 1 %."""
+    cfg = LSAConfig(n_tune=20_000)
+    spec = LSATasks(cfg, 21).eval_data().spectrum
+    s2, N = 1 / 12, 10
+    (e1,) = G.fit_gd(spec, 1, N, s2)
+    l1 = G.spectral_loss(spec, [e1], [0.0], N, s2)
     for f in (0.999, 1.001):
-        assert G.mean_loss(G.gd_predict(tune.X, tune.Y, e1 * f)[0], yq) > loss1
-    assert e1 == pytest.approx(T.eta_star(1 / 12, 1.8, 10, 10), rel=0.05)
-    e_step = G.fit_gd(tune, 2)
-    e_shared = G.fit_gd(tune, 2, shared=True)
-    l_step = G.mean_loss(G.gd_predict(tune.X, tune.Y, e_step)[0], yq)
-    l_shared = G.mean_loss(G.gd_predict(tune.X, tune.Y, e_shared)[0], yq)
-    assert l_step <= l_shared * (1 + 1e-9) and l_shared < loss1
-    pe, pn = G.fit_gdpp(tune, 2, search="fast")
+        assert G.spectral_loss(spec, [e1 * f], [0.0], N, s2) > l1
+    es = T.eta_star(s2, 1.8, N, 10)
+    assert e1 == pytest.approx(es, rel=0.01)
+    assert G.spectral_loss(spec, [es], [0.0], N, s2) == pytest.approx(
+        T.optimal_loss(s2, 1.8, N, 10), rel=0.01)
+    e_step = G.fit_gd(spec, 2, N, s2)
+    e_shared = G.fit_gd(spec, 2, N, s2, shared=True)
+    l_step = G.spectral_loss(spec, e_step, [0, 0], N, s2)
+    l_shared = G.spectral_loss(spec, e_shared, [0, 0], N, s2)
+    assert l_step <= l_shared * (1 + 1e-9) and l_shared < l1
+    pe, pn = G.fit_gdpp(spec, 2, N, s2, search="fast")
     assert pn[-1] == 0.0
-    assert G.mean_loss(G.gdpp_predict(tune.X, tune.Y, pe, pn)[0], yq) <= l_step * (1 + 1e-9)
+    assert G.spectral_loss(spec, pe, pn, N, s2) <= l_step * (1 + 1e-9)
 
 
-def test_validation_chooses_among_minima():
-    """With a validation set the chosen GD++ is never worse there than GD's own steps with
-    ν = 0 (one of the candidates), and the chosen GD steps are no worse there than the ones
-    chosen on the tuning set alone."""
-    tune = _batch(10, 10, 3000, 31)
-    valid = _batch(10, 10, 6000, 32)
-    yv = valid.Y[:, -1]
-    e = G.fit_gd(tune, 3, valid=valid)
-    e_plain = G.fit_gd(tune, 3)
-    l_gd = G.mean_loss(G.gd_predict(valid.X, valid.Y, e)[0], yv)
-    assert l_gd <= G.mean_loss(G.gd_predict(valid.X, valid.Y, e_plain)[0], yv) * (1 + 1e-12)
-    pe, pn = G.fit_gdpp(tune, 3, search="fast", valid=valid)
-    l_pp = G.mean_loss(G.gdpp_predict(valid.X, valid.Y, pe, pn)[0], yv)
-    assert l_pp <= l_gd * (1 + 1e-12)
+@settings(max_examples=30)
+@given(st.integers(1, 8), st.integers(1, 12), st.lists(st.tuples(st.floats(0.0, 2.0),
+                                                                  st.floats(0.0, 1.0)),
+                                                        min_size=1, max_size=3), seeds)
+def test_spectral_loss_is_the_conditional_expectation(d, N, steps, seed):
+    """Given a context, E over w and x_q of (y_q − ŷ)² for GD++ is σ² ‖I − S‖²_F with
+    ŷ = x_qᵀ S w; S read off the token recursion (probing w = e_a, x_q = e_b) gives the
+    residual polynomial's Σ_j r(λ_j)² (λ_j the Gram eigenvalues); the forward-mode
+    derivatives of r equal central differences."""
+    b = _batch(d, N, 1, seed)
+    ctx = b.X[0, :N]
+    etas = np.array([s[0] for s in steps]) * 12.0
+    nus = np.array([s[1] for s in steps]) * 12.0 / N
+    K = len(steps)
+    X = np.zeros((d * d, N + 1, d))
+    Y = np.zeros((d * d, N + 1))
+    for a in range(d):
+        for q in range(d):
+            X[a * d + q, :N] = ctx
+            X[a * d + q, N, q] = 1.0
+            Y[a * d + q, :N] = ctx[:, a]
+    S = G.gdpp_predict(X, Y, etas, nus)[0].reshape(d, d).T          # S[q, a]
+    lam = np.linalg.eigvalsh(ctx.T @ ctx)
+    r, dr = G.residual(lam, etas, nus, N, grad=True)
+    want = np.sum((np.eye(d) - S) ** 2)
+    assert np.sum(r * r) == pytest.approx(want, rel=1e-9,
+                                          abs=1e-9 * (1 + float(np.abs(S).max())) ** 2)
+    h = 1e-6
+    for p in range(2 * K):
+        e2, n2, e3, n3 = etas.copy(), nus.copy(), etas.copy(), nus.copy()
+        (e2 if p < K else n2)[p % K] += h
+        (e3 if p < K else n3)[p % K] -= h
+        fd = (G.residual(lam, e2, n2, N) - G.residual(lam, e3, n3, N)) / (2 * h)
+        assert np.allclose(dr[p], fd, rtol=1e-5, atol=1e-6 * (1 + float(np.abs(dr[p]).max())))
 
 
-def test_construction_loss_gradient_matches_finite_differences():
-    b = _batch(5, 6, 300, 4)
-    etas = np.array([4.0, 7.0])
-    nus = np.array([0.05, 0.02])
-    _, ge, gn = G.construction_loss_grad(b.X, b.Y, etas, nus)
-    for i in range(2):
-        for vec, g in ((etas, ge), (nus, gn)):
-            h = 1e-6 * max(abs(vec[i]), 1e-3)
-            vp, vm = vec.copy(), vec.copy()
-            vp[i] += h
-            vm[i] -= h
-            args_p = (vp, nus) if vec is etas else (etas, vp)
-            args_m = (vm, nus) if vec is etas else (etas, vm)
-            fd = (G.construction_loss_grad(b.X, b.Y, *args_p)[0] -
-                  G.construction_loss_grad(b.X, b.Y, *args_m)[0]) / (2 * h)
-            assert fd == pytest.approx(g[i], rel=1e-5, abs=1e-9)
+def test_spectrum_compression_preserves_the_loss():
+    """Merging the bulk of a large eigenvalue sample into groups changes the fitted
+    objective by less than 1e-4 relative."""
+    eig = gram_spectrum(_batch(10, 10, 30_000, 8).X)
+    full = Spectrum(np.sort(eig.reshape(-1)), np.ones(eig.size), 30_000, 10)
+    small = Spectrum.from_eigenvalues(eig, groups=2000, tail=500)
+    assert small.lam.size == 2500 and small.weight.sum() == eig.size
+    for etas, nus in (([6.0], [0.0]), ([4.0, 11.6], [0.0, 0.0]), ([4.1, 36.0], [0.4, 0.0])):
+        a = G.spectral_loss(full, etas, nus, 10, 1 / 12)
+        b = G.spectral_loss(small, etas, nus, 10, 1 / 12)
+        assert b == pytest.approx(a, rel=1e-4)
 
 
 def test_metrics_of_the_constructed_model():
     """Evaluating the GD construction with the fitted η: identical predictions (preds diff,
     model diff ≈ 0, model cos = 1, loss = GD loss), effective step η/N, QK ∝ I."""
-    cfg = LSAConfig(n_eval=3000, n_tune=3000, n_valid=3000, dtype="float64")
+    cfg = LSAConfig(n_eval=3000, n_tune=3000, dtype="float64")
     data = LSATasks(cfg, 2).eval_data()
     model = LSAModel(cfg)
     base = model.baselines(data)
@@ -525,7 +543,7 @@ def test_metrics_of_the_constructed_model():
 def _short(steps=2000, **model):
     cfg = LSA_PRESETS.get("lsa-default")
     over = {"train.steps": steps, "train.eval_every": steps // 4, "model.n_eval": 20_000,
-            "model.n_tune": 5000, "model.n_valid": 5000}
+            "model.n_tune": 20_000}
     over.update({f"model.{k}": v for k, v in model.items()})
     return apply_overrides(cfg, over)
 
@@ -554,9 +572,10 @@ def test_one_layer_training_learns_one_gd_step():
 def test_run_directory_and_exact_resume(tmp_path):
     from minimal.lsa.train import train_lsa
     from minimal.runs import Run, read_metrics
-    cfg = apply_overrides(_short(60, layers=2, n_eval=500, n_tune=300, n_valid=300, batch_size=32,
+    cfg = apply_overrides(_short(60, layers=2, n_eval=500, n_tune=300, batch_size=32,
                                  baseline_search="fast"), {"train.eval_every": 20})
     full = train_lsa(cfg, tmp_path / "a", progress=False)
+    assert full.status == "completed"
     part = train_lsa(cfg, tmp_path / "b", progress=False, stop_after=30)
     assert part.status == "interrupted"
     rest = train_lsa(None, tmp_path / "b", resume=True, progress=False)
@@ -574,7 +593,7 @@ def test_run_directory_and_exact_resume(tmp_path):
 
 
 def test_recurrent_model_shares_weights():
-    cfg = _short(10, layers=3, recurrent=True, n_eval=200, n_tune=200, n_valid=200,
+    cfg = _short(10, layers=3, recurrent=True, n_eval=200, n_tune=200,
                  baseline_search="fast")
     model = LSAModel(cfg.model)
     assert model.shapes()["WK"] == (1, 1, 11, 11)
@@ -624,7 +643,6 @@ def run_cli(capsys, *argv):
 def test_cli_train_theory_construct(tmp_path, capsys):
     code, out, _ = run_cli(capsys, "lsa", "--steps", "40", "--out", str(tmp_path / "r"),
                            "--set", "model.n_eval=500", "--set", "model.n_tune=300",
-                           "--set", "model.n_valid=300",
                            "--set", "train.eval_every=20", "--quiet")
     assert code == 0 and "final (step 40)" in out and "eta* = 6.061" in out
     code, out, _ = run_cli(capsys, "lsa", "theory", "--inputs", "normal", "--json")

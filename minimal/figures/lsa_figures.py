@@ -11,7 +11,7 @@ import numpy as np
 
 from .registry import register
 
-_QUICK_MODEL = {"n_eval": 3000, "n_tune": 1000, "n_valid": 1000, "baseline_search": "fast"}
+_QUICK_MODEL = {"n_eval": 3000, "n_tune": 3000, "baseline_search": "fast"}
 
 
 def _cached_run(cache, name: str, cfg) -> tuple[dict, dict]:

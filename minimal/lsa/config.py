@@ -56,18 +56,17 @@ class LSAConfig:
     init_scale: float = 0.02       #: std of the initial entries of W_K, W_Q, W_V, P
     batch_size: int = 512          #: training tasks per step (fresh every step)
     n_eval: int = 100_000          #: fixed held-out tasks for every evaluation
-    n_tune: int = 20_000           #: fixed held-out tasks for the GD / GD++ line searches
-    n_valid: int = 100_000         #: fixed held-out tasks choosing among the searches' minima
+    n_tune: int = 1_000_000        #: held-out contexts whose Gram spectra fit GD / GD++ steps
     dtype: str = "float32"         #: training precision (evaluation is always float64)
     baseline_search: str = "thorough"  #: GD++ step-size search: thorough or fast (previews)
 
     LIMITS: ClassVar[dict] = {"d": 256, "N": 4096, "layers": 8, "heads": 16,
                               "batch_size": 1_000_000, "n_eval": 2_000_000,
-                              "n_tune": 2_000_000, "n_valid": 2_000_000}
+                              "n_tune": 100_000_000}
 
     def __post_init__(self):
         lim = self.LIMITS
-        for name in ("d", "N", "layers", "heads", "batch_size", "n_eval", "n_tune", "n_valid"):
+        for name in ("d", "N", "layers", "heads", "batch_size", "n_eval", "n_tune"):
             check_int(name, getattr(self, name), 1, lim[name])
         check_bool("recurrent", self.recurrent)
         check_choice("inputs", self.inputs, INPUTS)
@@ -78,7 +77,7 @@ class LSAConfig:
         check_choice("dtype", self.dtype, ("float32", "float64"))
         check_choice("baseline_search", self.baseline_search, ("thorough", "fast"))
         per_task = (self.N + 1) * (self.d + 1)
-        for name in ("batch_size", "n_eval", "n_tune", "n_valid"):
+        for name in ("batch_size", "n_eval"):       # (the tuning contexts go in chunks)
             n = getattr(self, name)
             if n * per_task > MAX_VALUES:
                 raise ConfigError(name, n, f"must be ≤ {MAX_VALUES // per_task} at d={self.d}, "

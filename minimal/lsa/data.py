@@ -25,13 +25,14 @@ from ..config import Seeds, check_int
 from ..errors import ConfigTypeError
 from .config import LSAConfig
 
-__all__ = ["LSABatch", "LSAEvalData", "LSATasks", "GENERATOR_VERSION", "generate"]
+__all__ = ["LSABatch", "LSAEvalData", "LSATasks", "Spectrum", "GENERATOR_VERSION", "generate",
+           "gram_spectrum"]
 
 #: bumped whenever the streams change (recorded in run.json)
 GENERATOR_VERSION = 1
 
 _TASK_MULT = np.uint64(0xA24BAED4963EE407)
-_EVAL_SET, _TUNE_SET, _VALID_SET = 0, 1, 2
+_EVAL_SET, _TUNE_SET = 0, 1
 
 
 @njit(cache=True)
@@ -80,14 +81,44 @@ class LSABatch:
 
 
 @dataclass
+class Spectrum:
+    """A weighted sample of context Gram eigenvalues: ``lam`` and ``weight`` (the bulk of a
+    large sorted sample merged into groups, each represented by its mean eigenvalue; the top
+    ``tail`` eigenvalues kept exactly), the number of contexts ``n`` and the dimension ``d``.
+    The GD / GD++ step sizes are fitted on it (docs/lsa.md, "Baselines")."""
+
+    lam: np.ndarray
+    weight: np.ndarray
+    n: int
+    d: int
+
+    @classmethod
+    def from_eigenvalues(cls, eig: np.ndarray, groups: int = 5000,
+                         tail: int = 2000) -> "Spectrum":
+        n, d = eig.shape
+        flat = np.sort(np.asarray(eig, np.float64).reshape(-1))
+        if flat.size <= 4 * (groups + tail):
+            return cls(flat, np.ones(flat.size), n, d)
+        parts = np.array_split(flat[:flat.size - tail], groups)
+        lam = np.concatenate([[p.mean() for p in parts], flat[flat.size - tail:]])
+        weight = np.concatenate([[float(p.size) for p in parts], np.ones(tail)])
+        return cls(lam, weight, n, d)
+
+
+def gram_spectrum(X) -> np.ndarray:
+    """Eigenvalues (n, d) of each task's context Gram matrix C = Σ_{i<N} x_i x_iᵀ."""
+    ctx = np.asarray(X, np.float64)[:, :-1]
+    return np.linalg.eigvalsh(np.einsum("nia,nib->nab", ctx, ctx))
+
+
+@dataclass
 class LSAEvalData:
-    """The fixed held-out data of a run: ``eval`` (losses and metrics), ``tune`` (the GD /
-    GD++ step sizes are fitted here) and ``valid`` (chooses among the fits' local minima);
-    the baselines never see ``eval`` before they are fixed."""
+    """The fixed held-out data of a run: ``eval`` (losses and metrics) and ``spectrum`` (the
+    Gram spectra of ``n_tune`` further contexts, on which the GD / GD++ step sizes are fitted;
+    the baselines never see ``eval`` before they are fixed)."""
 
     eval: LSABatch
-    tune: LSABatch
-    valid: LSABatch
+    spectrum: Spectrum
     config: LSAConfig
 
     def __len__(self) -> int:
@@ -131,16 +162,55 @@ class LSATasks:
             "batch_size", batch_size, 1, LSAConfig.LIMITS["batch_size"])
         return generate(self.config, step_key(self._data_key, step), n, self.dtype, out=out)
 
-    def held_out(self, which: str, n: int | None = None) -> LSABatch:
-        """The first ``n`` tasks of the held-out set ``eval``, ``tune`` or ``valid``
-        (float64)."""
-        idx = {"eval": _EVAL_SET, "tune": _TUNE_SET, "valid": _VALID_SET}[which]
+    def held_out(self, which: str = "eval", n: int | None = None) -> LSABatch:
+        """The first ``n`` tasks of the held-out set ``eval`` (default ``n_eval``) or of the
+        tuning contexts ``tune`` (float64)."""
+        idx = {"eval": _EVAL_SET, "tune": _TUNE_SET}[which]
         n = n if n is not None else getattr(self.config, f"n_{which}")
         return generate(self.config, step_key(self._eval_key, idx), n, np.float64)
 
+    def tune_spectrum(self, chunk: int = 50_000) -> Spectrum:
+        """The Gram spectra of the ``n_tune`` tuning contexts (generated and diagonalised in
+        chunks; cached on disk under the key of everything they depend on)."""
+        c = self.config
+        key = step_key(self._eval_key, _TUNE_SET)
+        name = (f"lsa-spectrum-v{GENERATOR_VERSION}-{c.inputs}-{c.sigma2}-d{c.d}-N{c.N}-"
+                f"n{c.n_tune}-{key:016x}")
+        path = _spectrum_path(name) if c.n_tune >= 100_000 else None
+        if path is not None and path.exists():
+            try:
+                with np.load(path) as z:
+                    return Spectrum(z["lam"], z["weight"], int(z["n"]), int(z["d"]))
+            except (OSError, ValueError, KeyError):
+                pass                                   # unreadable: recompute and rewrite
+        eig = np.empty((c.n_tune, c.d))
+        for start in range(0, c.n_tune, chunk):
+            m = min(chunk, c.n_tune - start)
+            eig[start:start + m] = gram_spectrum(generate(c, key, m, start=start).X)
+        spec = Spectrum.from_eigenvalues(eig)
+        if path is not None:
+            import io
+
+            from ..runs import atomic_write_bytes
+            buf = io.BytesIO()
+            np.savez(buf, lam=spec.lam, weight=spec.weight, n=spec.n, d=spec.d)
+            try:
+                atomic_write_bytes(path, buf.getvalue())
+            except OSError:
+                pass
+        return spec
+
     def eval_data(self) -> LSAEvalData:
-        """The fixed held-out sets (built once)."""
+        """The fixed held-out data (built once)."""
         if self._eval is None:
-            self._eval = LSAEvalData(self.held_out("eval"), self.held_out("tune"),
-                                     self.held_out("valid"), self.config)
+            self._eval = LSAEvalData(self.held_out("eval"), self.tune_spectrum(), self.config)
         return self._eval
+
+
+def _spectrum_path(name: str):
+    """Cache file of a spectrum (None when the cache directory is unusable)."""
+    try:
+        from ..theory._codegen import cache_dir
+        return cache_dir() / f"{name}.npz"
+    except OSError:
+        return None

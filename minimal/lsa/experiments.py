@@ -32,7 +32,8 @@ SUMMARY_KEYS = ("loss", "gd_loss", "gdpp_loss", "preds_diff", "model_cos", "mode
                 "qk_dev", "eta_star", "eta_star_over_N", "loss_star", "zero_loss", "n_eval",
                 "gd_step_loss", "gdpp_step_loss", "gd_shared_loss", "gdpp_shared_loss",
                 "gd_etas", "gdpp_etas", "gdpp_nus", "gd_shared_etas", "gdpp_shared_etas",
-                "gdpp_shared_nus", "gd_valid_loss", "gdpp_valid_loss")
+                "gdpp_shared_nus", "gd_tune_loss", "gdpp_tune_loss", "gd_step_tune_loss",
+                "gdpp_step_tune_loss", "gd_shared_tune_loss", "gdpp_shared_tune_loss")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -115,31 +116,32 @@ def train_report(cfg: LSARunConfig, out=None, progress: bool = True):
     """Train (via :func:`minimal.lsa.train.train_lsa`) and attach the final report to
     ``result.metrics['report']``: the last evaluation with the baselines' step sizes and, for
     a model with separate layers, also GD and GD++ with one shared (η, ν) on the same tasks."""
-    from .gd import fit_gd, fit_gdpp, gd_predict, gdpp_predict, mean_loss
+    from .gd import fit_gd, fit_gdpp, gd_predict, gdpp_predict, mean_loss, spectral_loss
     from .train import train_lsa
     res = train_lsa(cfg, out, progress=progress)
     learner = res.learner
     data = learner.data.eval_data()
     rep = learner.model.final_report(learner.params, data)
     c = cfg.model
-    ev = data.eval
+    ev, spec = data.eval, data.spectrum
     yq = ev.Y[:, -1]
     tag = "shared" if c.recurrent else "step"
-    rep[f"gd_{tag}_loss"] = rep["gd_loss"]
-    rep[f"gdpp_{tag}_loss"] = rep["gdpp_loss"]
+    for k in ("loss", "tune_loss"):
+        rep[f"gd_{tag}_{k}"] = rep[f"gd_{k}"]
+        rep[f"gdpp_{tag}_{k}"] = rep[f"gdpp_{k}"]
     if not c.recurrent and c.layers > 1:
-        e = fit_gd(data.tune, c.layers, shared=True, search=c.baseline_search,
-                   valid=data.valid)
-        pe, pn = fit_gdpp(data.tune, c.layers, shared=True, search=c.baseline_search,
-                          valid=data.valid)
+        e = fit_gd(spec, c.layers, c.N, c.x_var, shared=True, search=c.baseline_search)
+        pe, pn = fit_gdpp(spec, c.layers, c.N, c.x_var, shared=True, search=c.baseline_search)
         rep["gd_shared_loss"] = mean_loss(gd_predict(ev.X, ev.Y, e)[0], yq)
         rep["gdpp_shared_loss"] = mean_loss(gdpp_predict(ev.X, ev.Y, pe, pn)[0], yq)
+        rep["gd_shared_tune_loss"] = spectral_loss(spec, e, np.zeros(c.layers), c.N, c.x_var)
+        rep["gdpp_shared_tune_loss"] = spectral_loss(spec, pe, pn, c.N, c.x_var)
         rep["gd_shared_etas"] = [float(x) for x in e]
         rep["gdpp_shared_etas"] = [float(x) for x in pe]
         rep["gdpp_shared_nus"] = [float(x) for x in pn]
     elif c.layers == 1:
-        for k in ("gd_shared_loss", "gdpp_shared_loss"):
-            rep[k] = rep["gd_loss"]
+        for k in ("loss", "tune_loss"):
+            rep[f"gd_shared_{k}"] = rep[f"gdpp_shared_{k}"] = rep[f"gd_{k}"]
     res.metrics["report"] = rep
     return res
 
@@ -163,8 +165,7 @@ def base_config(inputs: str = "uniform-0.5", layers: int = 1, recurrent: bool = 
     """The runs of the tables: lsa-default with the given depth and inputs (``quick``: small
     held-out sets and few steps, for previews and tests)."""
     if quick:
-        model = {"n_eval": 4000, "n_tune": 2000, "n_valid": 2000, "baseline_search": "fast",
-                 **model}
+        model = {"n_eval": 4000, "n_tune": 4000, "baseline_search": "fast", **model}
     m = LSAConfig(inputs=inputs, layers=layers, recurrent=recurrent, **model)
     return LSARunConfig(model=m, optim=lsa_optim_config(),
                         train=lsa_train_config(steps, max(1, min(250, steps // 4))))
@@ -261,7 +262,9 @@ def depth_study(layers=(1, 2, 3), seeds=(0, 1, 2), steps: int = 5000,
             ent = {"layers": K, "recurrent": rec, "seeds": len(rs),
                    "n_eval": rs[0]["n_eval"]}
             for key in ("loss", "gd_step_loss", "gdpp_step_loss", "gd_shared_loss",
-                        "gdpp_shared_loss", "model_cos", "gdpp_model_cos"):
+                        "gdpp_shared_loss", "gd_step_tune_loss", "gdpp_step_tune_loss",
+                        "gd_shared_tune_loss", "gdpp_shared_tune_loss", "model_cos",
+                        "gdpp_model_cos"):
                 vals = []
                 for r in rs:
                     v = r.get(key)

@@ -14,7 +14,11 @@
   NumPy, float64): the former as the GD recursion on W, the latter by the token recursion in
   terms of C, b = Σ_i s_i x_i and the query.  Both also return ∂ŷ/∂x_q.
 * :func:`fit_gd` / :func:`fit_gdpp` find the step sizes (η per step, and ν for GD++) that
-  minimise the mean loss on a set of held-out tasks.
+  minimise the loss over held-out contexts.  For noiseless tasks with w ~ N(0, I) and inputs of
+  covariance σ² I, the expected loss given a context depends only on the eigenvalues λ_j of its
+  Gram matrix: E[½(y_q − ŷ)² | context] = ½ σ² Σ_j r(λ_j)², with r the scalar residual
+  polynomial of :func:`residual`.  The fits minimise that (exact in w and x_q, so its only
+  sampling noise is the contexts') over a large held-out sample of spectra (:class:`Spectrum`).
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from .data import Spectrum
 
 __all__ = ["construct_gd", "construct_gdpp", "query_init", "gd_predict", "gdpp_predict",
-           "gdpp_transform", "fit_gd", "fit_gdpp", "mean_loss"]
+           "gdpp_transform", "fit_gd", "fit_gdpp", "mean_loss", "residual", "spectral_loss"]
 
 
 def _steps(name: str, values, layers: int | None = None) -> np.ndarray:
@@ -143,172 +148,150 @@ def mean_loss(yhat, y) -> float:
     return float(0.5 * np.mean((np.asarray(y, np.float64) - yhat) ** 2))
 
 
-def _x_var(X) -> float:
-    return float(np.mean(np.asarray(X, np.float64)[:, :-1] ** 2))
+# ----------------------------------------------------------------------------------------------
+# fitting the step sizes: the exact conditional loss given the context's Gram spectrum
+# ----------------------------------------------------------------------------------------------
+
+def residual(lam, etas, nus, N: int, grad: bool = False):
+    """r(λ) = 1 − s(λ) of K-step GD++ (GD when every ν = 0) at Gram eigenvalues ``lam``, and
+    with ``grad`` its derivatives (2K, …) with respect to (η_1 … η_K, ν_1 … ν_K).
+
+    For noiseless tasks b = Σ_i y_i x_i = C w, and every matrix of the recursion is a
+    polynomial in C, so along an eigenvector of C (eigenvalue λ) the Gram value c, the query
+    factor q and the target factor b follow the scalar recursion
+    c₀ = λ, q₀ = 1, b₀ = λ;  s += (η_k/N) b_k q_k;  t = 1 − ν_k c_k;
+    b ← t (1 − (η_k/N) c_k) b;  q ← t q;  c ← t² c,
+    and ŷ = Σ_j s(λ_j) w_j x_{q,j} in that basis (y_q = Σ_j w_j x_{q,j})."""
+    lam = np.asarray(lam, np.float64)
+    etas = np.asarray(etas, np.float64)
+    nus = np.asarray(nus, np.float64)
+    K = etas.size
+    c, q, b = lam.copy(), np.ones_like(lam), lam.copy()
+    s = np.zeros_like(lam)
+    if grad:
+        P = 2 * K
+        dc, dq, db, ds = (np.zeros((P,) + lam.shape) for _ in range(4))
+    for k in range(K):
+        f = etas[k] / N
+        t = 1.0 - nus[k] * c
+        u = 1.0 - f * c
+        if grad:
+            ds += f * (db * q + b * dq)
+            ds[k] += b * q / N
+            dt = -nus[k] * dc
+            dt[K + k] -= c
+            du = -f * dc
+            du[k] -= c / N
+            db = dt * u * b + t * du * b + t * u * db
+            dq = dt * q + t * dq
+            dc = 2.0 * t * dt * c + t * t * dc
+        s = s + f * b * q
+        b = t * u * b
+        q = t * q
+        c = t * t * c
+    return (1.0 - s, -ds) if grad else 1.0 - s
 
 
-def construction_loss_grad(X, Y, etas, nus) -> tuple[float, np.ndarray, np.ndarray]:
-    """Mean loss of GD++ (GD when every ν = 0) with per-step (η_l, ν_l) on the tasks (X, Y),
-    and its gradients with respect to η and ν, through the LSA kernel applied to the
-    construction (V_l = P W_V = [[−ν_l I, 0], [0, −η_l/N]], M = [[I, 0], [0, 0]])."""
-    from ._kernels import _lsa_loss_grads
-    X = np.ascontiguousarray(X, np.float64)
-    Y = np.ascontiguousarray(Y, np.float64)
-    n, T, d = X.shape
-    N = T - 1
-    L = len(etas)
-    M = np.zeros((L, 1, d + 1, d + 1))
-    M[:, 0, np.arange(d), np.arange(d)] = 1.0
-    V = np.zeros_like(M)
-    V[:, 0, np.arange(d), np.arange(d)] = -np.asarray(nus, np.float64)[:, None]
-    V[:, 0, d, d] = -np.asarray(etas, np.float64) / N
-    gM = np.empty_like(M)
-    gV = np.empty_like(V)
-    loss = _lsa_loss_grads(X, Y, np.zeros(n), M, V, gM, gV)
-    g_eta = -gV[:, 0, d, d] / N
-    g_nu = -np.trace(gV[:, 0, :d, :d], axis1=-2, axis2=-1)
-    return float(loss), g_eta, g_nu
-
-
-def _minimise(make_fun, X, Y, starts, coarse: int = 2000, coarse_iter: int = 100,
-              final_iter: int = 200) -> list[np.ndarray]:
-    """BFGS with exact gradients from every start on the first ``coarse`` tasks (at most
-    ``coarse_iter`` iterations each), then the best point found refined on all tasks (at most
-    ``final_iter`` iterations).  ``make_fun(X, Y)`` returns the (loss, gradient) function of a
-    parameter vector.  Returns the candidates, best on all tasks first: the refined point, the
-    short runs' end points and the starts."""
-    from scipy.optimize import minimize
-
-    def run(fun, x0, maxiter):
-        res = minimize(fun, x0, jac=True, method="BFGS", options={"gtol": 1e-7,
-                                                                  "maxiter": maxiter})
-        return res.x if np.all(np.isfinite(res.x)) else np.asarray(x0, np.float64)
-
-    cands = [np.array(x0, np.float64) for x0 in starts]
-    small = make_fun(X[:coarse], Y[:coarse])
-    if len(cands) > 1:
-        cands += [run(small, x0, coarse_iter) for x0 in starts]
-    best = min(cands, key=lambda v: small(v)[0])
-    fun = make_fun(X, Y)
-    x = run(fun, best, final_iter)
-    if fun(x)[0] <= fun(best)[0]:
-        cands.insert(0, x)
-    else:
-        cands.insert(0, best)
-    return cands
+def spectral_loss(spec: Spectrum, etas, nus, N: int, sigma2: float, grad: bool = False):
+    """E ½(y_q − ŷ)² of GD++ (GD when every ν = 0) over the contexts of ``spec``: ½ σ² times
+    the mean over contexts of Σ_j r(λ_j)² (exact in w and x_q), and with ``grad`` its
+    gradient with respect to (η_1 … η_K, ν_1 … ν_K)."""
+    scale = 0.5 * sigma2 * spec.d / spec.weight.sum()
+    if not grad:
+        r = residual(spec.lam, etas, nus, N)
+        return float(scale * np.dot(spec.weight, r * r))
+    r, dr = residual(spec.lam, etas, nus, N, grad=True)
+    return float(scale * np.dot(spec.weight, r * r)), 2.0 * scale * (dr @ (spec.weight * r))
 
 
 SEARCHES = ("thorough", "fast")
 
 
-def _iters(search: str) -> dict:
+def _bfgs(fun, x0, maxiter: int = 300):
+    from scipy.optimize import minimize
+    res = minimize(fun, x0, jac=True, method="BFGS", options={"gtol": 1e-8,
+                                                              "maxiter": maxiter})
+    x = res.x if np.all(np.isfinite(res.x)) else np.asarray(x0, np.float64)
+    f = fun(x)[0]
+    return (x, f) if np.isfinite(f) else (np.asarray(x0, np.float64), fun(x0)[0])
+
+
+def fit_gd(spec: Spectrum, layers: int, N: int, sigma2: float, shared: bool = False,
+           search: str = "thorough") -> np.ndarray:
+    """Step sizes η_1 … η_K (``shared``: one η for every step) minimising the loss of K-step
+    GD from W₀ = 0 over the held-out contexts of ``spec``.  K = 1 is solved exactly (the loss
+    is quadratic in η; as the sample grows the solution tends to η*).  Otherwise BFGS (exact
+    gradients) from a grid of equal steps and points off the diagonal (the loss is symmetric
+    in the steps; ``search="fast"``: the best grid point only).  Per-step sizes are returned
+    in increasing order."""
     if search not in SEARCHES:
         raise ConfigError("search", search, f"must be one of {', '.join(SEARCHES)}")
-    return {"coarse_iter": 100, "final_iter": 200} if search == "thorough" else \
-        {"coarse_iter": 20, "final_iter": 30}
-
-
-def _choose(cands: list, loss_of, valid) -> np.ndarray:
-    """The first candidate without ``valid``; else the one with the lowest loss on it."""
-    if valid is None:
-        return cands[0]
-    losses = [loss_of(v) for v in cands]
-    losses = [f if np.isfinite(f) else np.inf for f in losses]
-    return cands[int(np.argmin(losses))]
-
-
-def fit_gd(batch, layers: int = 1, shared: bool = False, search: str = "thorough",
-           valid=None) -> np.ndarray:
-    """Step sizes η_1 … η_K (``shared``: one η for every step) minimising the mean loss of
-    K-step GD on ``batch`` (held-out tasks).  K = 1 is solved exactly (the loss is quadratic
-    in η).  Otherwise BFGS with exact gradients from the best point of a small grid and, since
-    the loss is symmetric in the steps, from two points off the diagonal (steps are searched
-    in units of 1/σ̂², σ̂² the inputs' mean square); with ``valid`` (more held-out tasks) the
-    candidate with the lowest loss there is chosen.  ``search="fast"``: the grid point only,
-    few iterations (previews and tests).  Per-step sizes are returned in increasing order
-    (their order does not matter for GD)."""
-    X, Y = batch.X, batch.Y
-    ctx, y, xq, yq, N = _split(X, Y)
+    w, lam = spec.weight, spec.lam
     if layers == 1:
-        a = np.einsum("ni,nia,na->n", y, ctx, xq) / N     # ŷ of one step with η = 1
-        return np.array([float(np.dot(a, yq) / max(np.dot(a, a), 1e-300))])
-    s2 = _x_var(X)
+        return np.array([N * float(np.dot(w, lam)) / float(np.dot(w, lam * lam))])
     zeros = np.zeros(layers)
 
-    def make_fun(Xs, Ys):
-        def fun(v):
-            etas = (np.repeat(v, layers) if shared else v) / s2
-            loss, g_eta, _ = construction_loss_grad(Xs, Ys, etas, zeros)
-            g = g_eta.sum(keepdims=True) if shared else g_eta
-            return loss, g / s2
-        return fun
-
-    def steps_of(v):
-        return (np.repeat(v, layers) if shared else np.sort(v)) / s2
+    def fun(v):
+        etas = (np.repeat(v, layers) if shared else v) / sigma2
+        loss, g = spectral_loss(spec, etas, zeros, N, sigma2, grad=True)
+        g = g[:layers] / sigma2
+        return loss, (g.sum(keepdims=True) if shared else g)
 
     n_par = 1 if shared else layers
-    f_small = make_fun(X[:2000], Y[:2000])
-    grid = min((np.full(n_par, g) for g in (0.1, 0.2, 0.3, 0.5)), key=lambda v: f_small(v)[0])
-    it = _iters(search)
-    starts = [grid]
+    grid = [np.full(n_par, g) for g in (0.1, 0.2, 0.3, 0.5, 0.8)]
+    starts = sorted(grid, key=lambda v: fun(v)[0])[:1 if search == "fast" else 3]
     if not shared and search == "thorough":
-        tilt = np.linspace(-0.3, 0.3, layers)
-        starts += [grid * (1 + tilt), grid * (1 - tilt)]
-    cands = _minimise(make_fun, X, Y, starts, **it)
-    best = _choose(cands, lambda v: mean_loss(gd_predict(valid.X, valid.Y, steps_of(v))[0],
-                                              valid.Y[:, -1]), valid)
-    return steps_of(best)
+        tilt = np.linspace(-0.5, 0.5, layers)
+        starts += [starts[0] * (1 + tilt), starts[0] * (1 - tilt)]
+    best = min((_bfgs(fun, x0) for x0 in starts), key=lambda r: r[1])[0]
+    etas = (np.repeat(best, layers) if shared else np.sort(best)) / sigma2
+    return etas
 
 
-def fit_gdpp(batch, layers: int, shared: bool = False, search: str = "thorough",
-             valid=None) -> tuple[np.ndarray, np.ndarray]:
-    """(η_1 … η_K, ν_1 … ν_K) of GD++ minimising the mean loss on ``batch``.  Without
-    ``shared`` the last layer's ν never reaches the readout and is 0; with ``shared`` one
-    (η, ν) serves every layer.
+def fit_gdpp(spec: Spectrum, layers: int, N: int, sigma2: float, shared: bool = False,
+             search: str = "thorough", seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(η_1 … η_K, ν_1 … ν_K) of GD++ from W₀ = 0 minimising the loss over the held-out
+    contexts of ``spec``.  Without ``shared`` the last layer's ν never reaches the readout and
+    is 0; with ``shared`` one (η, ν) serves every layer.
 
-    The loss has several local minima, so BFGS (exact gradients) starts from GD's best steps
-    (per step: in increasing order, decreasing order, and GD's best shared step; shared: GD's
-    best shared step) combined with ν ∈ {0, 0.15, 0.3, 0.6} (in units of 1/(N σ̂²)), on the
-    first 2000 tasks, and the best result is refined on all.  Aggressive minima can fit the
-    tuning tasks well and explode on rarer tasks (large Gram eigenvalues); with ``valid`` the
-    candidate (every start and end point, and GD's steps with ν = 0) with the lowest loss on
-    those further tasks is chosen.  ``search="fast"`` uses only the first GD start with
-    ν ∈ {0, 0.3} (previews and tests)."""
-    it = _iters(search)
+    The loss has several local minima, so BFGS (exact gradients) runs from GD's best steps
+    (per step: increasing, decreasing and GD's best shared step) combined with
+    ν ∈ {0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2}, and from 16 random starts (η σ² ∈ [0.1, 3],
+    ν N σ² ∈ [0, 1.5], generator seeded by ``seed``); the best end point wins
+    (``search="fast"``: GD's steps with ν ∈ {0, 0.3} only)."""
+    if search not in SEARCHES:
+        raise ConfigError("search", search, f"must be one of {', '.join(SEARCHES)}")
     if layers == 1:
-        return fit_gd(batch, 1), np.zeros(1)
-    X, Y = batch.X, batch.Y
-    N = X.shape[1] - 1
-    s2 = _x_var(X)
+        return fit_gd(spec, 1, N, sigma2), np.zeros(1)
+    n_nu = 1 if shared else layers - 1
 
     def unpack(v):
         etas = np.repeat(v[:1], layers) if shared else v[:layers]
         nus = np.repeat(v[1:2], layers) if shared else np.concatenate([v[layers:], [0.0]])
-        return etas / s2, nus / (N * s2)
+        return etas / sigma2, nus / (N * sigma2)
 
-    def make_fun(Xs, Ys):
-        def fun(v):
-            etas, nus = unpack(v)
-            loss, g_eta, g_nu = construction_loss_grad(Xs, Ys, etas, nus)
-            if shared:
-                return loss, np.array([g_eta.sum() / s2, g_nu.sum() / (N * s2)])
-            return loss, np.concatenate([g_eta / s2, g_nu[:-1] / (N * s2)])
-        return fun
+    def fun(v):
+        etas, nus = unpack(v)
+        loss, g = spectral_loss(spec, etas, nus, N, sigma2, grad=True)
+        ge, gn = g[:layers] / sigma2, g[layers:] / (N * sigma2)
+        if shared:
+            return loss, np.array([ge.sum(), gn.sum()])
+        return loss, np.concatenate([ge, gn[:-1]])
 
-    eta_sh = fit_gd(batch, layers, shared=True, search=search, valid=valid)[:1] * s2
+    eta_sh = fit_gd(spec, layers, N, sigma2, shared=True, search=search)[:1] * sigma2
     if shared:
         etas0 = [eta_sh]
     else:
-        eta_st = fit_gd(batch, layers, search=search, valid=valid) * s2
+        eta_st = fit_gd(spec, layers, N, sigma2, search=search) * sigma2
         etas0 = [eta_st, eta_st[::-1], np.repeat(eta_sh, layers)]
-    nus0 = (0.0, 0.15, 0.3, 0.6)
+    nus0 = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2)
+    n_random = 16
     if search == "fast":
-        etas0, nus0 = etas0[:1], (0.0, 0.3)
-    n_nu = 1 if shared else layers - 1
+        etas0, nus0, n_random = etas0[:1], (0.0, 0.3), 0
     starts = [np.concatenate([e, np.full(n_nu, nu)]) for e in etas0 for nu in nus0]
-    cands = _minimise(make_fun, X, Y, starts, **it)
-
-    def valid_loss(v):
-        return mean_loss(gdpp_predict(valid.X, valid.Y, *unpack(v))[0], valid.Y[:, -1])
-
-    return unpack(_choose(cands, valid_loss, valid))
+    rng = np.random.default_rng(seed)
+    n_eta = 1 if shared else layers
+    for _ in range(n_random):
+        starts.append(np.concatenate([rng.uniform(0.1, 3.0, n_eta), rng.uniform(0.0, 1.5, n_nu)]))
+    best = min((_bfgs(fun, x0) for x0 in starts), key=lambda r: r[1])[0]
+    return unpack(best)

@@ -7,9 +7,9 @@ products M = W_Kᵀ W_Q and V = P W_V, and the gradients are carried back to the
 here.
 
 Evaluation (on the run's fixed held-out tasks, float64) compares the model with the GD
-predictor of the same depth whose step sizes minimise the loss on a separate held-out tuning
-set (:mod:`.gd`), and with GD++ (its best η and ν); a model with separate layers is compared
-with per-step (η_l, ν_l), a recurrent one with a single shared (η, ν):
+predictor of the same depth whose step sizes minimise the loss over separate held-out tuning
+contexts (:mod:`.gd`), and with GD++ (its best η and ν); a model with separate layers is
+compared with per-step (η_l, ν_l), a recurrent one with a single shared (η, ν):
 
 * ``loss`` ½ mean (y_q − ŷ)²; ``gd_loss``, ``gdpp_loss`` the baselines' losses on the same tasks;
 * ``preds_diff`` mean |ŷ − ŷ_GD|; ``model_cos`` mean cosine between the sensitivities ∂ŷ/∂x_q
@@ -167,34 +167,32 @@ class LSAModel:
 
     # -- evaluation ---------------------------------------------------------------------------
     def baselines(self, data: LSAEvalData) -> dict:
-        """GD (K steps, best η per step) and GD++ (best η, ν) fitted on ``data.tune``, their
-        predictions and sensitivities on ``data.eval`` and the one-step theory (cached)."""
+        """GD (K steps, best η per step) and GD++ (best η, ν) fitted on the tuning contexts'
+        Gram spectra, their predictions and sensitivities on ``data.eval``, their population
+        losses as estimated on the tuning spectra, and the one-step theory (cached)."""
         if self._baselines is not None and self._baselines[0] is data:
             return self._baselines[1]
         from ..theory import lsa as theory
-        from .gd import fit_gd, fit_gdpp, gd_predict, gdpp_predict, mean_loss
+        from .gd import fit_gd, fit_gdpp, gd_predict, gdpp_predict, mean_loss, spectral_loss
         c = self.cfg
-        ev = data.eval
+        ev, spec = data.eval, data.spectrum
         yq = ev.Y[:, -1]
-        va = data.valid
-        etas = fit_gd(data.tune, c.layers, shared=c.recurrent, search=c.baseline_search,
-                      valid=va)
+        s2, N, K = c.x_var, c.N, c.layers
+        etas = fit_gd(spec, K, N, s2, shared=c.recurrent, search=c.baseline_search)
         gd_y, gd_s = gd_predict(ev.X, ev.Y, etas)
         out = {"gd_etas": etas, "gd_yhat": gd_y, "gd_sens": gd_s,
                "gd_loss": mean_loss(gd_y, yq),
-               "gd_valid_loss": mean_loss(gd_predict(va.X, va.Y, etas)[0], va.Y[:, -1])}
-        if c.layers > 1:
-            pe, pn = fit_gdpp(data.tune, c.layers, shared=c.recurrent,
-                              search=c.baseline_search, valid=va)
+               "gd_tune_loss": spectral_loss(spec, etas, np.zeros(K), N, s2)}
+        if K > 1:
+            pe, pn = fit_gdpp(spec, K, N, s2, shared=c.recurrent, search=c.baseline_search)
             pp_y, pp_s = gdpp_predict(ev.X, ev.Y, pe, pn)
             out.update({"gdpp_etas": pe, "gdpp_nus": pn, "gdpp_yhat": pp_y, "gdpp_sens": pp_s,
                         "gdpp_loss": mean_loss(pp_y, yq),
-                        "gdpp_valid_loss": mean_loss(gdpp_predict(va.X, va.Y, pe, pn)[0],
-                                                     va.Y[:, -1])})
+                        "gdpp_tune_loss": spectral_loss(spec, pe, pn, N, s2)})
         else:   # one layer: GD++'s input update never reaches the readout
             out.update({"gdpp_etas": etas, "gdpp_nus": np.zeros(1), "gdpp_loss": out["gd_loss"],
-                        "gdpp_valid_loss": out["gd_valid_loss"]})
-        out["theory"] = theory.summary(c.x_var, c.kurtosis, c.N, c.d)
+                        "gdpp_tune_loss": out["gd_tune_loss"]})
+        out["theory"] = theory.summary(s2, c.kurtosis, N, c.d)
         out["zero_loss"] = mean_loss(np.zeros_like(yq), yq)
         self._baselines = (data, out)
         return out
@@ -246,8 +244,8 @@ class LSAModel:
                     "gdpp_etas": [float(e) for e in base["gdpp_etas"]],
                     "gdpp_nus": [float(v) for v in base["gdpp_nus"]],
                     "zero_loss": base["zero_loss"], "n_eval": len(eval_data.eval),
-                    "gd_valid_loss": base["gd_valid_loss"],
-                    "gdpp_valid_loss": base["gdpp_valid_loss"]})
+                    "gd_tune_loss": base["gd_tune_loss"],
+                    "gdpp_tune_loss": base["gdpp_tune_loss"]})
         if self.cfg.layers == 1:
             row.update({"eta_star": th["eta_star"], "eta_star_over_N": th["eta_star_over_N"],
                         "loss_star": th["loss_star"]})
