@@ -3,7 +3,6 @@ NumPy reference, the product law, and no-CoT OOD at chance."""
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -204,6 +203,7 @@ def test_level1_step_matches_reference_gradients(cot):
 
 
 @pytest.mark.slow
+@pytest.mark.ci
 def test_product_law_and_cot_vs_nocot():
     from minimal.cot.train import COT_PRESETS, train_cot
     cfg = apply_overrides(COT_PRESETS.get("tiny"), {"train.steps": 900, "train.eval_every": 50})

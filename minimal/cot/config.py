@@ -26,7 +26,7 @@ class TSAMConfig:
                                   #: batch means; store gradients are per-item sums)
     rhoI_lr_scale: float = 100.0  #: the implicit (no-CoT) gate ρ_I: rate = lr · rhoI_lr_scale
                                   #: (project decision, see the module docstring)
-    init_std: float = 0.1         #: std of the stores' initial entries (0: the spec's zeros)
+    init_std: float = 0.1         #: std of the stores' initial entries (0: all-zero stores)
     bridge_topk: int = 16
     batch_size: int = 512
 

@@ -1,4 +1,4 @@
-"""Level 0 of the CoT circuit model: the calibrated closed form of cot.md §9 (SymPy, lambdified).
+"""Level 0 of the CoT circuit model: the calibrated closed form of docs/cot.md (SymPy, lambdified).
 
 Atomic learning a_c(t) = σ(s_c (t − τ_c)) with s_c = s₀ ν_c^β g(ξ), exposures ν_ID = 1 + 2λ,
 ν_OOD = 1, g(ξ) = 1/(1 + g₁ ξ) and τ_c(ξ) = τ_c⁰ + τ_c¹ ξ (linear between the two anchor noise
@@ -16,7 +16,7 @@ import functools
 import numpy as np
 import sympy as sp
 
-#: (ξ, quantity, step or None, value) anchors of cot.md §8 T4 (λ = 7.2)
+#: (ξ, quantity, step or None, value) anchors of docs/cot.md (the paper's T4 values) (λ = 7.2)
 ANCHORS = [
     (0.05, "A_ID", 4000, 0.999), (0.05, "A_ID", 20000, 0.990),
     (0.05, "A_OOD", 20000, 0.978), (0.05, "train", 20000, 0.993),

@@ -149,6 +149,8 @@ def train_report(cfg: LSARunConfig, out=None, progress: bool = True):
 def summary(metrics: dict, cfg) -> dict:
     """A run's final report (scalars only; lists of step sizes as text)."""
     rep = metrics["report"]
+    if isinstance(rep, np.ndarray):     # the sweep engine hands in-memory extras as arrays
+        rep = rep.item()
     out = {}
     for k in SUMMARY_KEYS:
         v = rep.get(k)
