@@ -102,7 +102,7 @@ def loss_plot(d: dict):
     p = d["params"]
     fig.suptitle(f"Linear self-attention on in-context regression (d = N = {p['d']}, x ~ "
                  f"U(−0.5, 0.5), Adam 1e-3, batch {p['batch']}, seed {p['seed']}, "
-                 f"{p['n_eval']} held-out tasks){' — QUICK' if p['quick'] else ''}",
+                 f"{p['n_eval']} held-out tasks)",
                  fontsize=10)
     return fig
 
@@ -159,7 +159,7 @@ def alignment_plot(d: dict):
         ax.legend(fontsize=6)
     p = d["params"]
     fig.suptitle("One-layer LSA (d = N = 10, x ~ U(−0.5, 0.5)) converging to one GD step "
-                 f"({p['steps']} steps){' — QUICK' if p['quick'] else ''}", fontsize=10)
+                 f"({p['steps']} steps)", fontsize=10)
     return fig
 
 
