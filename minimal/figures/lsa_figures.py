@@ -97,7 +97,7 @@ def loss_plot(d: dict):
         ax.set_yscale("log")
         ax.set_xlabel("training step")
         ax.set_title(f"K = {K} layer{'s' if K > 1 else ''}", fontsize=10)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="lower left", framealpha=0.5)
     axes[0].set_ylabel("held-out loss ½ mean (y_q − ŷ)²")
     p = d["params"]
     fig.suptitle(f"Linear self-attention on in-context regression (d = N = {p['d']}, x ~ "
