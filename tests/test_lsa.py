@@ -696,6 +696,25 @@ def test_cli_depth_and_targets_quick(tmp_path, capsys):
     assert code == 0 and "normal" in out and "construction" in out
 
 
+def test_depth_study_continues_with_more_steps(tmp_path):
+    """A finished study asked for more steps continues its runs from their checkpoints (the
+    sweep engine resumes them), and the summaries report the new step count; the continued
+    run's loss history keeps the first part's rows."""
+    from minimal.lsa.experiments import depth_study
+    from minimal.runs import read_metrics
+    kw = dict(layers=(2,), seeds=(0,), recurrent=(False,), out=tmp_path, workers=1,
+              progress=False, quick=True)
+    first = depth_study(steps=40, **kw)
+    run_dir = next((tmp_path / "separate" / "runs").iterdir())
+    before = read_metrics(run_dir / "metrics.csv")
+    second = depth_study(steps=80, resume=True, **kw)
+    assert [r["steps"] for r in first["rows"]] == [40]
+    assert [r["steps"] for r in second["rows"]] == [80]
+    after = read_metrics(run_dir / "metrics.csv")
+    n = len(before["step"])
+    assert after["step"][-1] == 80 and np.array_equal(after["loss"][:n], before["loss"])
+
+
 def test_bench_lsa_quick_json(capsys):
     code, out, _ = run_cli(capsys, "bench", "lsa", "--quick", "--json")
     obj = json.loads(out)

@@ -112,13 +112,14 @@ def monte_carlo(inputs: str = "uniform-0.5", eta: float | None = None, n: int = 
 # training runs
 # ----------------------------------------------------------------------------------------------
 
-def train_report(cfg: LSARunConfig, out=None, progress: bool = True):
+def train_report(cfg: LSARunConfig, out=None, progress: bool = True, resume: bool = False,
+                 force: bool = False):
     """Train (via :func:`minimal.lsa.train.train_lsa`) and attach the final report to
     ``result.metrics['report']``: the last evaluation with the baselines' step sizes and, for
     a model with separate layers, also GD and GD++ with one shared (η, ν) on the same tasks."""
     from .gd import fit_gd, fit_gdpp, gd_predict, gdpp_predict, mean_loss, spectral_loss
     from .train import train_lsa
-    res = train_lsa(cfg, out, progress=progress)
+    res = train_lsa(cfg, out, resume=resume, force=force, progress=progress)
     learner = res.learner
     data = learner.data.eval_data()
     rep = learner.model.final_report(learner.params, data)
@@ -173,6 +174,17 @@ def base_config(inputs: str = "uniform-0.5", layers: int = 1, recurrent: bool = 
                         train=lsa_train_config(steps, max(1, min(250, steps // 4))))
 
 
+def _completed(rows: list) -> list:
+    """The sweep's rows, or a one-line RunFailed naming the runs that did not complete."""
+    bad = [r for r in rows if r.get("status") != "completed"]
+    if bad:
+        from ..errors import RunFailed
+        r = bad[0]
+        raise RunFailed(f"{len(bad)} of {len(rows)} runs did not complete; first: {r['job']} "
+                        f"({r.get('status')}: {r.get('error', r.get('signal', ''))})")
+    return rows
+
+
 def _spread(values) -> dict:
     v = np.array([x for x in values if x is not None and np.isfinite(x)], np.float64)
     if not v.size:
@@ -191,9 +203,9 @@ def targets_table(inputs=INPUTS, seeds=(0, 1, 2), steps: int = 5000, out=None,
     the loss, its ratio to the η* loss, model cosine, effective step / (η*/N), …),
     ``monte_carlo`` (per distribution) and ``construction`` (errors)."""
     base = base_config(inputs[0], 1, steps=steps, quick=quick)
-    rows = run_sweep(base, {"model.inputs": list(inputs)}, list(seeds), RUNNER, SUMMARY,
-                     None if out is None else Path(out) / "runs", workers, progress, resume,
-                     kind="lsa-targets")
+    rows = _completed(run_sweep(base, {"model.inputs": list(inputs)}, list(seeds), RUNNER,
+                                SUMMARY, None if out is None else Path(out) / "runs", workers,
+                                progress, resume, kind="lsa-targets"))
     table = []
     for inp in inputs:
         rs = [r for r in rows if r["model.inputs"] == inp]
@@ -249,8 +261,8 @@ def depth_study(layers=(1, 2, 3), seeds=(0, 1, 2), steps: int = 5000,
             continue
         base = base_config(inputs, Ks[0], rec, steps=steps, quick=quick, **over)
         sub = None if out is None else Path(out) / ("recurrent" if rec else "separate")
-        res = run_sweep(base, {"model.layers": Ks}, list(seeds), RUNNER, SUMMARY, sub,
-                        workers, progress, resume, kind="lsa-depth")
+        res = _completed(run_sweep(base, {"model.layers": Ks}, list(seeds), RUNNER, SUMMARY,
+                                   sub, workers, progress, resume, kind="lsa-depth"))
         for r in res:
             r["recurrent"] = rec
         rows += res
