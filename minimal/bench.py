@@ -721,6 +721,66 @@ def bench_cot(quick: bool = False) -> dict:
     return out
 
 
+@benchmark("lsa")
+def bench_lsa(quick: bool = False) -> dict:
+    """Linear self-attention (1 layer, d = N = 10, batch 512, Adam): 5,000 training steps
+    (quick: 1,000) through the training layer's inner loop (fresh batch + forward/backward +
+    Adam), one thread, evaluation excluded; the first step (compile or cache load) is timed
+    apart.  Reference: the NumPy float64 forward/backward (minimal.lsa.reference) on the same
+    batches, same process.  Also the per-step time of 2 and 3 layers."""
+    import dataclasses
+
+    from .env import tune_malloc
+    from .lsa import reference as ref
+    from .lsa.config import LSA_PRESETS
+    from .lsa.model import LSAModel
+    from .lsa.data import LSATasks
+    from .training.gradient import GradientLearner
+    from .training.protocol import StepStats
+    tune_malloc()
+    steps = 1000 if quick else 5000
+    cfg = LSA_PRESETS.get("lsa-default")
+    out = {"benchmark": "lsa", "unit": f"{steps} training steps, batch 512, 1 layer, d = N = 10 "
+           "(fresh batch + forward/backward + Adam)", "steps": steps, "quick": quick,
+           "targets": {"seconds_for_5000_steps_max": 30.0}, "threads": _threads()}
+    model = LSAModel(cfg.model)
+    data = LSATasks(cfg.model, cfg.seeds)
+    learner = GradientLearner(model, data, cfg.optim, cfg.seeds.generator("init"))
+    learner.init_state()
+    t0 = time.perf_counter()
+    learner.advance(0, 1, lambda: False, StepStats())
+    out["warmup_s"] = round(time.perf_counter() - t0, 3)
+    chunk = 100
+    per_chunk = []
+    t_all = time.perf_counter()
+    for s in range(1, steps, chunk):
+        n = min(chunk, steps - s)
+        t1 = time.perf_counter()
+        learner.advance(s, n, lambda: False, StepStats())
+        per_chunk.append((time.perf_counter() - t1) / n)
+    total = time.perf_counter() - t_all
+    med = statistics.median(per_chunk)
+    out.update({"seconds": round(total, 3), "steps_per_s": round((steps - 1) / total, 1),
+                "median_ms_per_step": round(med * 1e3, 4),
+                "extrapolated_5000_steps_s": round(med * 5000, 2),
+                "timings": {k: round(v, 3) for k, v in learner.timings.items()}})
+    batch = data.batch(0)
+    p64 = {k: v.astype(np.float64) for k, v in learner.params.items()}
+    n_ref = 3 if quick else 10
+    refs = _timeit(lambda i: ref.loss_and_grads(p64, batch.X, batch.Y), n_ref)
+    out["reference_median_ms"] = round(statistics.median(refs) * 1e3, 3)
+    out["speedup_vs_reference"] = round(statistics.median(refs) / med, 1)
+    for K in (2, 3):
+        m = LSAModel(dataclasses.replace(cfg.model, layers=K))
+        p = m.init(np.random.default_rng(0))
+        g = {k: np.empty_like(v) for k, v in p.items()}
+        m.loss_and_grads(p, batch, g)
+        tt = _timeit(lambda i: m.loss_and_grads(p, batch, g), 10 if quick else 50)
+        out[f"layers{K}_median_ms_per_step"] = round(statistics.median(tt) * 1e3, 3)
+    out["meets_targets"] = bool(med * 5000 <= 30.0)
+    return out
+
+
 def _torch_transformer():
     """benchmarks/torch_transformer.build, or None when torch (or the script) is missing."""
     import importlib.util

@@ -22,8 +22,8 @@ from ._common import CLIError, Parser  # noqa: E402
 
 __all__ = ["main", "build_parser", "CLIError"]
 
-_GROUPS = ("info", "task", "train", "ih", "cot", "clamp", "diagnose", "biinduct", "repeat", "theory",
-           "fit", "plot", "sweep", "figures", "bench")
+_GROUPS = ("info", "task", "train", "ih", "cot", "clamp", "diagnose", "biinduct", "repeat", "lsa",
+           "theory", "fit", "plot", "sweep", "figures", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
