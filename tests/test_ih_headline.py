@@ -278,3 +278,32 @@ def test_fit_bridge_recovers_a_known_time_scale():
     assert rows[1]["fit"] and not rows[2]["fit"]
     assert rows[2]["measured"] is not None
     assert rows[2]["ratio"] == pytest.approx(1.0, rel=1e-3)
+
+
+# ----------------------------------------------------------------------------------------------
+# command line
+# ----------------------------------------------------------------------------------------------
+
+def test_cli_ceiling_and_init_sweep(tmp_path, capsys):
+    import json
+    from minimal.cli import main
+    assert main(["ih", "ceiling", "--eps", "0,3.2", "--n", "300", "--json"]) == 0
+    t = json.loads(capsys.readouterr().out)["table"]
+    assert [r["eps"] for r in t] == [0.0, 3.2] and t[0]["hard"] == 1.0 > t[1]["hard"]
+    assert main(["ih", "sweep", "--kind", "init", "--variant", "ih1-beta1", "--quick",
+                 "--steps", "40", "--workers", "1", "--out", str(tmp_path / "i"), "--json",
+                 "--quiet"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert {(r["variant"], r["ih.beta1_0"], r["ih.alpha_0"]) for r in obj["table"]} == {
+        ("ih1-beta1", b, a) for b in (-4.0, 0.0) for a in (-1.0, 1.0)}
+    assert all(r["n"] == 1 and r["budget"] == 40 for r in obj["table"])
+    assert obj["verdict"] == []          # the parent model was not run
+
+
+def test_cli_default_variant_is_headline(tmp_path, capsys):
+    from minimal.cli import main
+    from minimal.runs import Run
+    assert main(["ih", "--steps", "20", "--set", "train.eval_every=10", "--set",
+                 "task.n_eval=50", "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    assert "ih2-labels:" in capsys.readouterr().out
+    assert Run.open(tmp_path / "r").config["ih"]["variant"] == HEADLINE

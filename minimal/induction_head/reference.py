@@ -79,7 +79,7 @@ def theta_grad(params: dict, content, target, variant: str, classifier: str) -> 
     C = np.asarray(content, np.float64)
     nb, T, D = C.shape
     N = (T - 1) // 2
-    b1, al = float(params["theta"][0]), float(params["theta"][1])
+    al = float(params["theta"][1])
     out = forward(params, C, variant, classifier)
     z, u, w = out["logits"], out["u"], out["w"]
     pz = np.exp(z - z.max(1, keepdims=True))
