@@ -241,7 +241,13 @@ def test_escape_table_and_verdict():
         ("ih1-beta1", -1.0, 0, None), ("ih1-beta1", 1.0, 2, 2250.0)]
     v = {r["reduced"]: r for r in init_verdict(t)}
     assert v["ih1-beta1"]["holds"] and v["ih1-beta1"]["fail"] == [(-2.0, -1.0)]
-    assert "ih1-alpha" not in v
+    assert v["ih1-beta1"]["succeed"] == [(-2.0, 1.0)] and v["ih1-beta1"]["parent_fails"] == []
+    assert "ih1-alpha" not in v and "ih2" not in v      # not run / parent not run
+    # where the parent fails too, the reduction's failure does not count
+    t2 = [dict(r, n_escaped=0, escape_median=None) if r["variant"] == "ih2-labels" and
+          r["ih.alpha_0"] == -1.0 else r for r in t]
+    v2 = {r["reduced"]: r for r in init_verdict(t2)}["ih1-beta1"]
+    assert not v2["holds"] and v2["parent_fails"] == [(-2.0, -1.0)] and v2["fail"] == []
 
 
 def test_ic_ceiling_falls_with_eps():

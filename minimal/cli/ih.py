@@ -74,10 +74,10 @@ def cmd_sweep(args) -> int:
         return 0
     _print_table(table)
     for v in extra.get("verdict", []):
-        print(f"{v['reduced']} (reduces {v['parent']}): succeeds from {len(v['succeed'])}, "
-              f"fails from {len(v['fail'])}, mixed at {len(v['mixed'])} of {v['inits']} "
-              f"initialisations; {v['parent']} succeeds everywhere: "
-              f"{v['parent_succeeds_everywhere']} -> initialisation dependence "
+        print(f"{v['reduced']} (reduces {v['parent']}): of {v['inits']} initialisations, "
+              f"succeeds from {len(v['succeed'])}, fails from {len(v['fail'])} where "
+              f"{v['parent']} succeeds, both fail at {len(v['parent_fails'])}, mixed at "
+              f"{len(v['mixed'])} -> initialisation dependence "
               f"{'holds' if v['holds'] else 'does not hold'}")
     if args.out:
         print(f"results: {args.out}")

@@ -284,8 +284,9 @@ def init_plot(d: dict):
     fig.suptitle(f"Escape time (first step with IC accuracy ≥ midpoint of B/N and 1) on "
                  f"{p['preset']}, {p['classifier']}, {p['seeds']} seeds, budget "
                  f"{budget:,} steps; cell: median step, seeds escaped.\nInitialisation "
-                 f"dependence of each reduction (some initialisations fail, others succeed, the "
-                 f"model it reduces succeeds from all): {'; '.join(held)}", fontsize=8.5)
+                 f"dependence of each reduction (it fails from some initialisations where the "
+                 f"model it reduces succeeds, and succeeds from others): {'; '.join(held)}",
+                 fontsize=8.5)
     return fig
 
 
