@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import importlib
 
+from ._version import __version__
 from .env import ensure_numba_cache
-
-__version__ = "0.2.0"
 
 # a read-only install caches compiled kernels in a private writable directory instead
 ensure_numba_cache()

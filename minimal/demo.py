@@ -64,11 +64,11 @@ def run_demo(n: int = 5000, out=None, quick: bool = False, progress: bool = True
                     make_model("logistic"))
     ci = fit.t_transition_ci
     if fit.t_transition is None:
-        say("no transition located by the fit")
+        say(f"verdict: {fit.verdict} ({fit.verdict_reason})")
     else:
-        say(f"transition at step {fit.t_transition:.0f}" +
+        say(f"verdict: {fit.verdict}; transition at step {fit.t_transition:.0f}" +
             (f" (95% interval {ci[0]:.0f}-{ci[1]:.0f})" if ci else "") +
-            f", plateaus {fit.params['low']:.3f} -> {fit.params['high']:.3f}, R² "
+            f", plateaus {fit.params['start']:.3f} -> {fit.params['end']:.3f}, R² "
             f"{fit.r2:.4f}")
     say(f"\ndone in {time.perf_counter() - t0:.0f} s.  Next: `minimal train --preset "
         "reddy-fig3 --out runs/fig3` (full network), `minimal theory --help`, "

@@ -44,7 +44,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .config import Seeds, to_dict
 from .errors import RunDirError, RunLockedError, RunWarning
 

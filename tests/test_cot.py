@@ -3,7 +3,6 @@ NumPy reference, the product law, and no-CoT OOD at chance."""
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest

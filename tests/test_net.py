@@ -3,7 +3,6 @@ attention invariants, optimiser steps, progress measures, resume, and the ICL tr
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np

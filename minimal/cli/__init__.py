@@ -22,13 +22,14 @@ from ._common import CLIError, Parser  # noqa: E402
 
 __all__ = ["main", "build_parser", "CLIError"]
 
-_GROUPS = ("info", "task", "train", "ih", "cot", "theory", "fit", "sweep", "figures", "bench")
+_GROUPS = ("info", "task", "train", "ih", "cot", "clamp", "theory", "fit", "plot", "sweep",
+           "figures", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    from .. import __version__
+    from .._version import __version__
     p = Parser(prog="minimal", description="CPU simulations of the mechanistic theory of "
                "in-context learning: tasks, tiny networks, minimal models, theory, fitting.")
     p.add_argument("--version", action="version", version=f"minimal {__version__}")

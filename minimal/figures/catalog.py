@@ -22,8 +22,8 @@ def _load_all() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from . import (cot_figures, fit_figures, ih_figures, net_figures,  # noqa: F401
-                   net_sweep_figures, task_figures, theory_figures)
+    from . import (clamp_figures, cot_figures, fit_figures, ih_figures,  # noqa: F401
+                   net_figures, net_sweep_figures, task_figures, theory_figures)
 
 
 def available() -> dict[str, FigureSpec]:

@@ -12,7 +12,7 @@ from ..config import (PresetRegistry, Seeds, check_bool, check_choice, check_flo
 from ..errors import ConfigError
 
 __all__ = ["TaskConfig", "TaskRunConfig", "TASK_PRESETS", "TwoHopConfig", "COT_WORLDS",
-           "NOISE_MODES"]
+           "NOISE_MODES", "SinghTaskConfig"]
 
 # ----------------------------------------------------------------------------------------------
 # Configuration
@@ -251,3 +251,59 @@ COT_WORLDS.register("small", lambda: TwoHopConfig(400, 40, 16, 0.05, 7.2),
                     "fast CPU default: |E|=400, |R|=40, k_out=16, λ=7.2")
 COT_WORLDS.register("paper", lambda: TwoHopConfig(2000, 200, 20, 0.05, 7.2),
                     "paper scale: |E|=2000, |R|=200, k_out=20, λ=7.2")
+
+
+# ----------------------------------------------------------------------------------------------
+# Singh et al.'s few-shot task, synthetic stand-in (docs/clamping.md)
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SinghTaskConfig:
+    """Synthetic stand-in for Singh et al.'s Omniglot task (2 context pairs + query).
+
+    Classes are Gaussian prototypes μ_c ~ N(0, I/D_f) with fixed exemplars
+    (μ_c + ε ζ)/√(1 + ε²); exemplar 0 of each class is the training exemplar, the others are held
+    out.  Every sequence draws a query class and a distinct distractor class, a label pair from
+    the training pairs (a fraction ``pair_split`` of all unordered pairs of the ``n_labels``
+    labels), assigns the two labels to the two classes at random and shuffles the order of the
+    two context pairs."""
+
+    n_classes: int = 50          #: training classes
+    n_test_classes: int = 100    #: held-out classes (the test set)
+    n_labels: int = 5            #: label set size
+    D_f: int = 64                #: feature dimension of the exemplars
+    eps: float = 0.3             #: within-class exemplar spread ε
+    n_exemplars: int = 5         #: exemplars per class (1 for training, the rest held out)
+    pair_split: float = 0.8      #: fraction of label pairs used in training
+    batch_size: int = 32
+    n_eval: int = 1000           #: sequences per evaluation set
+
+    def __post_init__(self):
+        check_int("n_classes", self.n_classes, 2, 100_000)
+        check_int("n_test_classes", self.n_test_classes, 2, 100_000)
+        check_int("n_labels", self.n_labels, 3, 1000)
+        check_int("D_f", self.D_f, 1, 100_000)
+        set_field(self, "eps", check_float("eps", self.eps, 0.0, 1e3))
+        check_int("n_exemplars", self.n_exemplars, 2, 1000)
+        set_field(self, "pair_split", check_float("pair_split", self.pair_split, 0.0, 1.0,
+                                                  lo_open=True, hi_open=True))
+        check_int("batch_size", self.batch_size, 1, 10**6)
+        check_int("n_eval", self.n_eval, 1, 10**7)
+        P = self.n_pairs
+        k = self.n_train_pairs
+        if not 1 <= k < P:
+            raise ConfigError("pair_split", self.pair_split, f"keeps {k} of the {P} label "
+                              "pairs for training; need at least one training and one "
+                              "held-out pair")
+
+    @property
+    def n_pairs(self) -> int:
+        return self.n_labels * (self.n_labels - 1) // 2
+
+    @property
+    def n_train_pairs(self) -> int:
+        return int(round(self.pair_split * self.n_pairs))
+
+    @property
+    def T(self) -> int:
+        return 5
