@@ -266,7 +266,7 @@ def test_fit_bridge_recovers_a_known_time_scale():
     """Curves made by the minimal model itself, stretched by s = 3, on two settings: fitting
     one recovers s and predicts the other's transition step."""
     from minimal.fit import make_model
-    from minimal.induction_head.bridge import fit_bridge
+    from minimal.studies.ih_bridge import fit_bridge
     from minimal.tasks.config import TASK_PRESETS
     from minimal.config import apply_overrides, to_dict
     kw = dict(variant=HEADLINE, classifier="linear", steps=3000, beta1_grid=(-2.0,), seed=0,

@@ -114,7 +114,7 @@ def _setting(text: str) -> dict:
 def cmd_bridge(args) -> int:
     from pathlib import Path
 
-    from ..induction_head.bridge import fit_bridge, network_curves
+    from ..studies.ih_bridge import fit_bridge, network_curves
     fit_on = _setting(args.fit_on)
     grid = tuple(parse_list("--beta1-grid", args.beta1_grid, float, lo=-10.0, hi=6.0))
     if not Path(args.net).is_dir():

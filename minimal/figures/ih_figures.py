@@ -94,14 +94,30 @@ def _network_rows(data) -> tuple[list[dict], dict]:
     return rows, info
 
 
+def _completed_rows(where) -> list[dict]:
+    """Completed rows of the data sweeps under ``where`` (``axes``, ``zipf``) with axis and
+    value; the jobs that have not run yet are left out."""
+    from ..induction_head.experiments import axis_rows
+    rows = []
+    for part in ("axes", "zipf"):
+        rows += axis_rows([r for r in read_results(Path(where) / part)
+                           if r.get("status") == "completed"], part)
+    return rows
+
+
 def data_dependence_data(quick: bool = False, seed: int = 0, cache=None, data=None) -> dict:
     from ..induction_head.experiments import (DATA_QUICK, DATA_STEPS, EPS_TESTED_MAX,
                                               data_dependence, data_table, ic_ceiling)
-    series = {}
+    series, done = {}, {}
     for v in ("ih2-labels", "ih3"):
-        rows = data_dependence(v, "mlp3", seeds=range(seed, seed + (1 if quick else 3)),
-                               quick=quick, out=_where(quick, cache, data, f"ih-fig2-{v}"),
-                               progress=False, resume=True, workers=1 if quick else None)
+        where = _where(quick, cache, data, f"ih-fig2-{v}")
+        if quick or where is None:
+            rows = data_dependence(v, "mlp3", seeds=range(seed, seed + (1 if quick else 3)),
+                                   quick=quick, out=where, progress=False, resume=True,
+                                   workers=1)
+        else:        # the committed sweeps are read, never run, here (they take hours)
+            rows = _completed_rows(where)
+        done[v] = sum(1 for r in rows if not r.get("base_point"))
         series[v] = data_table(rows)
     net_rows, net_info = ([], {"source": None, "completed": 0, "jobs": 0}) if quick else \
         _network_rows(data if data is not None else
@@ -112,6 +128,7 @@ def data_dependence_data(quick: bool = False, seed: int = 0, cache=None, data=No
     steps = {k: sorted({int(r["steps"]) for r in t if r.get("steps")}) for k, t in
              series.items()}
     return {"series": series, "ceiling": ceiling, "network": net_info, "steps": steps,
+            "completed": done,
             "eps_tested_max": EPS_TESTED_MAX,
             "params": {"classifier": "mlp3", "base": "reddy-default (K=512, B=2, ε=0.1)",
                        "steps": DATA_QUICK["steps"] if quick else DATA_STEPS,
@@ -170,9 +187,12 @@ def data_dependence_plot(d: dict):
                f"network: {net['completed']} of {net['jobs']} jobs completed, "
                f"{', '.join(f'{s:,}' for s in st.get('network', [])) or '–'} steps")
     fig.suptitle("Data dependence (Reddy Fig. 2), one axis at a time from reddy-default "
-                 "(K=512, B=2, ε=0.1; Zipf at p_B = 0.5), mlp3 classifier.  Steps: ih2-labels "
-                 f"{', '.join(f'{s:,}' for s in st.get('ih2-labels', []))}; ih3 "
-                 f"{', '.join(f'{s:,}' for s in st.get('ih3', []))}; {net_txt}", fontsize=9)
+                 "(K=512, B=2, ε=0.1; Zipf at p_B = 0.5), mlp3 classifier.\nih2-labels: "
+                 f"{d.get('completed', {}).get('ih2-labels', '?')} runs of "
+                 f"{', '.join(f'{s:,}' for s in st.get('ih2-labels', []))} steps; ih3: "
+                 f"{d.get('completed', {}).get('ih3', '?')} runs of "
+                 f"{', '.join(f'{s:,}' for s in st.get('ih3', []))} steps; {net_txt}.  "
+                 "Points without error bars: one seed", fontsize=9)
     return fig
 
 
@@ -225,11 +245,16 @@ def saddle_plot(d: dict):
 # ----------------------------------------------------------------------------------------------
 
 def init_data(quick: bool = False, seed: int = 0, cache=None, data=None) -> dict:
-    from ..induction_head.experiments import (INIT_LR, INIT_STEPS, escape_table,
-                                              init_dependence, init_verdict)
+    from ..induction_head.experiments import (INIT_LR, INIT_STEPS, INIT_VARIANTS,
+                                              escape_table, init_dependence, init_verdict)
     seeds = range(seed, seed + (1 if quick else 3))
-    rows = init_dependence(seeds=seeds, quick=quick, out=_where(quick, cache, data, "ih-init"),
-                           progress=False, resume=True, workers=1 if quick else None)
+    where = _where(quick, cache, data, "ih-init")
+    if quick or where is None:
+        rows = init_dependence(seeds=seeds, quick=quick, out=where, progress=False,
+                               resume=True, workers=1)
+    else:            # the committed sweeps are read, never run, here
+        rows = [{**r, "variant": v} for v in INIT_VARIANTS
+                for r in read_results(Path(where) / v) if r.get("status") == "completed"]
     table = escape_table(rows)
     return {"table": table, "verdict": init_verdict(table),
             "params": {"steps": 1500 if quick else INIT_STEPS, "seeds": len(seeds),
@@ -378,7 +403,7 @@ BRIDGE_FIT_ON = {"K": 256, "B": 1}
 
 
 def bridge_data(quick: bool = False, seed: int = 0, cache=None, data=None) -> dict:
-    from ..induction_head.bridge import fit_bridge, network_curves
+    from ..studies.ih_bridge import fit_bridge, network_curves
     root = data if data is not None else (None if cache is None else Path(cache).parent /
                                           "data")
     dirs = _bridge_dirs(root)

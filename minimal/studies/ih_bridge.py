@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .config import HEADLINE
+from ..induction_head.config import HEADLINE
 
 #: task fields that distinguish the settings of a network sweep
 SETTING_KEYS = ("K", "B", "N", "L", "eps", "p_novel", "p_bursty", "zipf_alpha")
@@ -79,6 +79,13 @@ def transition_step(steps, values) -> float | None:
     return midpoint_crossing(steps, values)
 
 
+def _log10_se(scale, se) -> float:
+    """Standard error of log10 s from that of s (first order)."""
+    if se is None or not np.isfinite(se) or scale <= 0:
+        return float("nan")
+    return float(se / (scale * np.log(10.0)))
+
+
 def fit_bridge(curves: list[dict], fit_on: dict | None = None, variant: str = HEADLINE,
                classifier: str = "mlp3", sim_steps: int = 20_000,
                beta1_grid=(-3.0, -2.0, -1.0), seed: int = 0, lr: float = 0.03) -> dict:
@@ -107,7 +114,7 @@ def fit_bridge(curves: list[dict], fit_on: dict | None = None, variant: str = HE
 
     fit_model = model_for(base["task"])
     res = fit_curve(from_arrays(base["step"], base["ic_acc"], "step", "ic_acc"), fit_model)
-    ls = float(res.params["log10_time_scale"])
+    ls = float(np.log10(res.params["time_scale"]))
     b1 = float(res.params["beta1_0"])
     rows, sims = [], []
     for g in groups:
@@ -125,7 +132,7 @@ def fit_bridge(curves: list[dict], fit_on: dict | None = None, variant: str = HE
     order = sorted(range(len(rows)), key=lambda i: (not rows[i]["fit"], rows[i]["B"],
                                                     rows[i]["K"], rows[i]["N"]))
     return {"log10_scale": ls, "scale": 10.0 ** ls,
-            "log10_scale_se": float(res.stderr.get("log10_time_scale", float("nan"))),
+            "log10_scale_se": _log10_se(res.params["time_scale"], res.stderr.get("time_scale")),
             "beta1_0": b1, "r2": float(res.r2), "fit_setting": fit_on,
             "variant": variant, "classifier": classifier, "sim_steps": sim_steps,
             "rows": [rows[i] for i in order], "sims": [sims[i] for i in order]}
