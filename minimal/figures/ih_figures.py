@@ -407,7 +407,12 @@ def bridge_data(quick: bool = False, seed: int = 0, cache=None, data=None) -> di
     root = data if data is not None else (None if cache is None else Path(cache).parent /
                                           "data")
     dirs = _bridge_dirs(root)
-    curves = network_curves(dirs[0]) if dirs else []
+    # the network's Fig. 2 sweep (reddy-default settings, p_C = 0) joins as prediction targets
+    for r in [root, os.environ.get(NET_DATA_ENV)]:
+        if r and (Path(r) / "net-fig2-axes" / "runs").is_dir():
+            dirs.append(Path(r) / "net-fig2-axes")
+            break
+    curves = [c for d in dirs for c in network_curves(d)]
     kw = dict(classifier="mlp3", sim_steps=4000 if quick else 20_000,
               beta1_grid=(-2.0,) if quick else (-3.0, -2.0, -1.0), seed=seed)
     if quick:
@@ -426,7 +431,7 @@ def bridge_data(quick: bool = False, seed: int = 0, cache=None, data=None) -> di
                         for k, v in s.items()} for s in res["sims"]]
         if cache_file is not None:
             cache_file.write_text(json.dumps({"key": key, "result": res}, indent=1))
-    return {"result": res, "source": [str(d.name) for d in dirs[:1]],
+    return {"result": res, "source": [str(d.name) for d in dirs],
             "params": {"fit_on": BRIDGE_FIT_ON, **{k: (list(v) if isinstance(v, tuple) else v)
                                                    for k, v in kw.items()},
                        "network_runs": len(curves)}}
@@ -444,9 +449,14 @@ def bridge_plot(d: dict):
         fig.suptitle("Fit bridge: no network data", fontsize=10)
         return fig
     s = res["scale"]
+
+    def name(row, sim):
+        pc = sim["setting"].get("p_novel")
+        return f"K={row['K']}, B={row['B']}, p_C={pc:g}" + (
+            f" (stopped at {row['net_steps']:,})" if row.get("partial") else "")
     for i, (row, sim) in enumerate(zip(res["rows"], res["sims"])):
         col = f"C{i}"
-        lab = f"K={row['K']}, B={row['B']}" + (" (fitted)" if row["fit"] else "")
+        lab = name(row, sim) + (" (fitted)" if row["fit"] else "")
         ax1.plot(sim["net_step"], sim["net_ic"], color=col, lw=1.6, label=lab)
         ax1.plot(np.asarray(sim["sim_step"]) * s, sim["sim_ic"], color=col, ls="--", lw=1)
     ax1.set_xlabel("network training step")
@@ -464,14 +474,26 @@ def bridge_plot(d: dict):
         for i, (m, p, r) in enumerate(ok):
             ax2.plot(m, p, "*" if r["fit"] else "o", ms=11 if r["fit"] else 7,
                      color=f"C{res['rows'].index(r)}",
-                     label=f"K={r['K']}, B={r['B']}: ratio {p / m:.2f}")
+                     label=f"{name(r, res['sims'][res['rows'].index(r)])}: ratio "
+                           f"{p / m:.2f}")
         ax2.set_xscale("log")
         ax2.set_yscale("log")
         ax2.set_xlim(lo, hi)
         ax2.set_ylim(lo, hi)
+    lines = []
+    for r, sim in zip(res["rows"], res["sims"]):
+        if r["measured"] and r["predicted"]:
+            continue
+        m = (f"{r['measured']:,.0f}" if r["measured"] else
+             f"none in {r['net_steps']:,} steps")
+        pr = f"{r['predicted']:,.0f}" if r["predicted"] else "none (the model never learns)"
+        lines.append(f"{name(r, sim)}: predicted {pr}; measured {m}")
+    if lines:
+        ax2.text(0.02, 0.98, "not on the plot:\n" + "\n".join(lines), transform=ax2.transAxes,
+                 fontsize=6.5, va="top")
     ax2.set_xlabel("measured network transition step (IC midpoint)")
     ax2.set_ylabel("predicted = s × minimal-model transition step")
-    ax2.legend(fontsize=7)
+    ax2.legend(fontsize=7, loc="lower right")
     fig.suptitle(f"Fit bridge: one time scale s = {s:.3g} network steps per {res['variant']} + "
                  f"{res['classifier']} step (β₁⁰ = {res['beta1_0']:g}), fitted at K=256, B=1 "
                  f"(R² {res['r2']:.3f}), predicts the other settings", fontsize=9.5)

@@ -26,9 +26,11 @@ SETTING_KEYS = ("K", "B", "N", "L", "eps", "p_novel", "p_bursty", "zipf_alpha")
 FIT_ON = {"K": 256, "B": 1}
 
 
-def network_curves(where) -> list[dict]:
-    """IC curves of the completed runs of a sweep directory (``where/runs/*``) or of a single
-    run directory: ``{"task": task config dict, "seed", "step", "ic_acc", "source"}`` each."""
+def network_curves(where, partial: bool = True) -> list[dict]:
+    """IC curves of the runs of a sweep directory (``where/runs/*``) or of a single run
+    directory: ``{"task": task config dict, "seed", "step", "ic_acc", "source", "partial"}``
+    each.  ``partial``: also runs that stopped before their last step (interrupted or still
+    running), flagged ``partial``; their curve ends where they stopped."""
     from ..runs import Run, is_run_dir, read_metrics
     where = Path(where)
     dirs = sorted((where / "runs").iterdir()) if (where / "runs").is_dir() else [where]
@@ -37,7 +39,8 @@ def network_curves(where) -> list[dict]:
         if not d.is_dir() or not is_run_dir(d) or not (d / "metrics.csv").exists():
             continue
         run = Run.open(d)
-        if run.status != "completed":
+        done = run.status == "completed"
+        if not done and not partial:
             continue
         m = read_metrics(d / "metrics.csv")
         if "ic_acc" not in m or len(m["step"]) < 5:
@@ -45,7 +48,8 @@ def network_curves(where) -> list[dict]:
         out.append({"task": dict(run.config.get("task", {})),
                     "seed": run.config.get("seeds", {}).get("seed"),
                     "step": np.asarray(m["step"], float),
-                    "ic_acc": np.asarray(m["ic_acc"], float), "source": str(d)})
+                    "ic_acc": np.asarray(m["ic_acc"], float), "source": str(d),
+                    "partial": not done})
     return out
 
 
@@ -65,7 +69,8 @@ def mean_curves(curves: list[dict]) -> list[dict]:
             steps = np.intersect1d(steps, c["step"])
         ic = np.mean([np.interp(steps, c["step"], c["ic_acc"]) for c in cs], axis=0)
         out.append({"task": cs[0]["task"], "setting": dict(key), "step": steps, "ic_acc": ic,
-                    "seeds": sorted(c["seed"] for c in cs)})
+                    "seeds": sorted(c["seed"] for c in cs),
+                    "partial": any(c.get("partial") for c in cs)})
     return out
 
 
@@ -73,9 +78,18 @@ def _matches(setting: dict, want: dict) -> bool:
     return all(setting.get(k) == v for k, v in want.items())
 
 
+#: smallest rise of IC accuracy (end level − first value) that counts as a transition
+MIN_RISE = 0.25
+
+
 def transition_step(steps, values) -> float | None:
-    """Midpoint crossing of a curve (see :func:`minimal.fit.models.midpoint_crossing`)."""
+    """Midpoint crossing of a curve (see :func:`minimal.fit.models.midpoint_crossing`), or
+    None when the curve has not risen by :data:`MIN_RISE` (median of its last three values
+    against its first): a flat, noisy curve has no transition to time."""
     from ..fit.models import midpoint_crossing
+    v = np.asarray(values, float)
+    if len(v) < 2 or float(np.median(v[-3:])) - float(v[0]) < MIN_RISE:
+        return None
     return midpoint_crossing(steps, values)
 
 
@@ -124,7 +138,9 @@ def fit_bridge(curves: list[dict], fit_on: dict | None = None, variant: str = HE
         measured = transition_step(g["step"], g["ic_acc"])
         pred = None if t_min is None else t_min * 10.0 ** ls
         rows.append({**{k: g["setting"][k] for k in ("K", "B", "N", "L")},
-                     "fit": g is base, "seeds": len(g["seeds"]), "t_minimal": t_min,
+                     "fit": g is base, "seeds": len(g["seeds"]),
+                     "net_steps": int(g["step"][-1]), "partial": bool(g.get("partial")),
+                     "t_minimal": t_min,
                      "predicted": pred, "measured": measured,
                      "ratio": (pred / measured) if pred and measured else None})
         sims.append({"setting": g["setting"], "sim_step": st, "sim_ic": vals,
