@@ -313,3 +313,18 @@ def test_cli_default_variant_is_headline(tmp_path, capsys):
                  "task.n_eval=50", "--out", str(tmp_path / "r"), "--quiet"]) == 0
     assert "ih2-labels:" in capsys.readouterr().out
     assert Run.open(tmp_path / "r").config["ih"]["variant"] == HEADLINE
+
+
+def test_bridge_transition_step_needs_a_rise():
+    """A flat, noisy curve has no transition (no spurious midpoint crossing); a rising one
+    crosses the midpoint of its first and last values where it should."""
+    from minimal.studies.ih_bridge import MIN_RISE, transition_step
+    rng = np.random.default_rng(0)
+    steps = np.arange(0, 50_000, 1000.0)
+    flat = 0.05 + 0.02 * rng.standard_normal(steps.size)
+    assert transition_step(steps, flat) is None
+    rise = 0.05 + 0.9 / (1 + np.exp(-(steps - 20_000) / 2000))
+    t = transition_step(steps, rise)
+    assert t == pytest.approx(20_000, abs=1000)
+    small = 0.05 + (MIN_RISE - 0.05) / (1 + np.exp(-(steps - 20_000) / 2000))
+    assert transition_step(steps, small) is None
