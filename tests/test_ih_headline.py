@@ -328,3 +328,20 @@ def test_bridge_transition_step_needs_a_rise():
     assert t == pytest.approx(20_000, abs=1000)
     small = 0.05 + (MIN_RISE - 0.05) / (1 + np.exp(-(steps - 20_000) / 2000))
     assert transition_step(steps, small) is None
+
+
+def test_collect_table_rebuilds_the_whole_grid(tmp_path):
+    """A sweep resumed on a subset of its grid leaves a table of the subset; collect_table
+    reads the finished runs of the whole grid (the rest pending) and runs nothing."""
+    from minimal.induction_head.experiments import collect_table, init_dependence, init_grid
+    out = tmp_path / "init"
+    init_dependence(variants=("ih1-beta1",), beta1s=(-4.0,), alphas=(1.0,), seeds=range(1),
+                    steps=40, out=out, progress=False, workers=1)
+    grid = init_grid("ih1-beta1", beta1s=(-4.0,), alphas=(-1.0, 1.0), seeds=range(1), steps=40)
+    rows = collect_table(grid, out / "ih1-beta1")
+    status = {r["ih.alpha_0"]: r["status"] for r in rows}
+    assert status == {-1.0: "pending", 1.0: "completed"}
+    done = [r for r in rows if r["status"] == "completed"][0]
+    assert done["steps"] == 40 and 0.0 <= done["ic_acc"] <= 1.0
+    text = (out / "ih1-beta1" / "results.csv").read_text().splitlines()
+    assert len(text) == 3 and not (out / "ih1-beta1" / "runs" / rows[0]["job"]).exists()

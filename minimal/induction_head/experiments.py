@@ -124,6 +124,32 @@ def data_sweeps(variant: str = HEADLINE, classifier: str = "mlp3", steps: int = 
     return {k: dataclasses.replace(s, summarise=SETTLE_SUMMARY) for k, s in out.items()}
 
 
+def collect_table(sweep, out, write: bool = True) -> list[dict]:
+    """Rows of a sweep's finished runs under ``out/runs`` (``status`` completed, with their
+    sweep summary) and ``pending`` rows for the rest, without running anything; written to
+    ``out/results.csv`` when ``write``.  A sweep resumed on a subset of its grid writes a
+    table of that subset only: this rebuilds the table of the whole grid."""
+    from ..runs import MANIFEST, Run
+    from ..sweeps import expand, job_id, write_table
+    out = Path(out)
+    axis_cols = [p for n in sweep.axes for p in n.split(",")]
+    rows = []
+    for desc, _cfg in expand(sweep.base, sweep.axes, sweep.seeds, sweep.one_at_a_time):
+        jid = job_id(desc)
+        m = None
+        if (out / "runs" / jid / MANIFEST).exists():
+            m = Run.open(out / "runs" / jid).manifest
+        if m is not None and m.get("status") == "completed" and "sweep_summary" in m:
+            rows.append({"job": jid, **desc, **m["sweep_summary"], "status": "completed",
+                         "seconds": m.get("timings", {}).get("total_s")})
+        else:
+            rows.append({"job": jid, **desc, "status": "pending"})
+    rows = sort_rows(rows, axis_cols + ["seed"])
+    if write and out.is_dir():
+        write_table(rows, out, axis_cols)
+    return rows
+
+
 def axis_rows(rows: list[dict], part: str) -> list[dict]:
     """Rows of one data sweep labelled with ``axis`` (B, K, eps, zipf_alpha) and ``value``; the
     base point of the axes sweep (B = 2) is repeated as K = 512 and ε = 0.1."""
@@ -252,6 +278,19 @@ INIT_EVAL_EVERY = 250
 INIT_LR = 0.1
 
 
+def init_grid(variant: str, beta1s=INIT_BETA1S, alphas=INIT_ALPHAS, seeds=range(3),
+              steps: int = INIT_STEPS, classifier: str = "linear"):
+    """The grid of one variant's initialisation sweep (``base``, ``axes``, ``seeds``,
+    ``one_at_a_time``), as :func:`init_dependence` runs it and :func:`collect_table` reads it."""
+    from types import SimpleNamespace
+    base = _base("reddy-fig3", variant, classifier, steps, 1000,
+                 eval_every=min(INIT_EVAL_EVERY, steps), linear_init_std=0.01,
+                 lr_attn=INIT_LR, lr_clf=INIT_LR)
+    return SimpleNamespace(base=base, axes={"ih.beta1_0": list(beta1s),
+                                            "ih.alpha_0": list(alphas)},
+                           seeds=list(seeds), one_at_a_time=False)
+
+
 def init_dependence(variants=INIT_VARIANTS, beta1s=INIT_BETA1S, alphas=INIT_ALPHAS,
                     seeds=range(3), steps: int = INIT_STEPS, classifier: str = "linear",
                     out=None, workers=None, progress: bool = True, resume: bool = False,
@@ -265,11 +304,9 @@ def init_dependence(variants=INIT_VARIANTS, beta1s=INIT_BETA1S, alphas=INIT_ALPH
         steps = min(steps, 1500)
     rows = []
     for v in variants:
-        base = _base("reddy-fig3", v, classifier, steps, 1000,
-                     eval_every=min(INIT_EVAL_EVERY, steps), linear_init_std=0.01,
-                     lr_attn=INIT_LR, lr_clf=INIT_LR)
-        res = run_sweep(base, {"ih.beta1_0": list(beta1s), "ih.alpha_0": list(alphas)},
-                        list(seeds), RUNNER, SUMMARY, _sub(out, v), workers, progress,
+        g = init_grid(v, beta1s, alphas, seeds, steps, classifier)
+        res = run_sweep(g.base, g.axes, g.seeds, RUNNER, SUMMARY, _sub(out, v), workers,
+                        progress,
                         resume and out is not None and (Path(out) / v / "run.json").exists(),
                         kind="ih-init", scheduler=scheduler)
         for r in res:
