@@ -548,7 +548,7 @@ def bench_ih(quick: bool = False) -> dict:
     gen = _timeit(lambda i: task.batch(i), 200 if not quick else 40)
     gen_ms = _ms(gen)
     for clf in ("linear", "mlp3"):
-        model = IHModel(IHConfig(classifier=clf), tcfg, task.label_vectors)
+        model = IHModel(IHConfig(variant="ih3", classifier=clf), tcfg, task.label_vectors)
         params = model.init(np.random.default_rng(0))
         grads = {k: np.empty_like(v) for k, v in params.items()}
         opt = make_optimizer(OptimConfig(lr=1.0, weight_decay=0.0), params, model.lr_scale)

@@ -41,8 +41,8 @@ def run_demo(n: int = 5000, out=None, quick: bool = False, progress: bool = True
     say(f"statistical invariants on {n} sequences: {len(rows) - len(bad)}/{len(rows)} hold" +
         ("" if not bad else "; failing: " + ", ".join(bad)))
     steps = 5000 if quick else 6000
-    say(f"\n== 2. minimal induction-head model ih3 on reddy-fig3 (K=256, B=1, p_C=0.8), "
-        f"{steps} steps")
+    say(f"\n== 2. two-parameter induction-head model ih2-labels on reddy-fig3 (K=256, B=1, "
+        f"p_C=0.8), {steps} steps")
     cfg = apply_overrides(IH_PRESETS.get("reddy-fig3"), [
         "ih.lr_attn=0.1", "ih.lr_clf=0.1", f"train.steps={steps}", "train.eval_every=250",
         f"task.n_eval={500 if quick else 1000}"])

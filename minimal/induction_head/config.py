@@ -10,9 +10,14 @@ from ..errors import ConfigError
 from ..tasks.config import TASK_PRESETS, TaskConfig
 from ..training.config import OptimConfig, TrainConfig
 
-__all__ = ["IHConfig", "IHRunConfig", "IH_PRESETS", "VARIANTS", "CLASSIFIERS", "HIDDEN"]
+__all__ = ["IHConfig", "IHRunConfig", "IH_PRESETS", "VARIANTS", "CLASSIFIERS", "HIDDEN",
+           "HEADLINE", "FROZEN"]
 
-VARIANTS = ("ih3", "ih2", "ih2-labels")
+#: the headline two-parameter model first (docs/induction_head.md, "Which model is the headline")
+VARIANTS = ("ih2-labels", "ih3", "ih2", "ih1-alpha", "ih1-beta1")
+HEADLINE = "ih2-labels"
+#: indices into θ = (β₁, α, β₂) that each variant does NOT learn (held at their initial values)
+FROZEN = {"ih3": (), "ih2": (2,), "ih2-labels": (2,), "ih1-alpha": (0, 2), "ih1-beta1": (1, 2)}
 CLASSIFIERS = ("linear", "mlp3")
 HIDDEN = 128                       # width of the mlp3 classifier (docs/network.md)
 
@@ -21,7 +26,7 @@ HIDDEN = 128                       # width of the mlp3 classifier (docs/network.
 class IHConfig:
     """Variant, classifier, learning rates and initialisation of a minimal model."""
 
-    variant: str = "ih3"
+    variant: str = HEADLINE
     classifier: str = "linear"
     lr_attn: float = 0.03          #: learning rate of (β₁, α, β₂) (× optim.lr, default 1)
     lr_clf: float = 0.03           #: learning rate of the classifier (× optim.lr)

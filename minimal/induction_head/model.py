@@ -1,16 +1,19 @@
-"""Minimal induction-head models (docs/induction_head.md): ih3, ih2 and ih2-labels.
+"""Minimal induction-head models (docs/induction_head.md): the two-parameter headline model
+ih2-labels, the three-parameter ih3, and the reductions ih2, ih1-alpha and ih1-beta1.
 
 Inputs are the content parts of the task's tokens (items x_j, labels ℓ_j, target x_q).
 
 * Layer 1 (hard-wired previous-token copy): ũ_j^lab = ℓ_j + w x_j with w = σ(β₁); items unchanged.
 * Layer 2: the target attends over the 2N context tokens (ih3, ih2) or the N label tokens
-  (ih2-labels) with logits a_s = α (x_q · ũ_s) + β₂ [s is a label]; u = x_q + Σ_s p_s ũ_s.
+  (ih2-labels, ih1-*) with logits a_s = α (x_q · ũ_s) + β₂ [s is a label]; u = x_q + Σ_s p_s ũ_s.
 * Classifier: ``linear`` z = W u (the ICL path only) or ``mlp3``, the 3-layer ReLU MLP with scalar
   biases and bias-free readout of docs/network.md applied to u (the in-weights path through x_q).
 
 ih2 keeps β₂ ≡ 0 (its gradient is discarded); in ih2-labels β₂ shifts every logit equally and
-has no effect.  Forward and backward are one Numba kernel per step; :mod:`.reference` holds the
-NumPy reference the tests compare against.
+has no effect.  ih1-alpha and ih1-beta1 are ih2-labels with one more factor removed: β₁ (so
+w = σ(β₁⁰) is frozen) or α (frozen at α₀) is held at its initial value.  Forward and backward
+are one Numba kernel per step; :mod:`.reference` holds the NumPy reference the tests compare
+against.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from ..errors import ConfigError, ConfigTypeError
 from ..training.params import check_arrays, check_grads
 from ..tasks.icl import METRIC_COLUMNS, Batch, TaskConfig
 from . import _kernels as _K
-from .config import HIDDEN, IH_PRESETS, IHConfig, IHRunConfig  # noqa: F401 (re-exported)
+from .config import FROZEN, HIDDEN, IH_PRESETS, IHConfig, IHRunConfig  # noqa: F401 (re-exported)
 
-_VARIANT_CODE = {"ih3": 0, "ih2": 1, "ih2-labels": 2}
+#: kernel code of each variant: 0 = items and labels with β₂, 1 = items and labels without β₂,
+#: 2 = labels only
+_VARIANT_CODE = {"ih3": 0, "ih2": 1, "ih2-labels": 2, "ih1-alpha": 2, "ih1-beta1": 2}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -43,6 +48,7 @@ class IHModel:
         self.D, self.L, self.N = task_cfg.D, task_cfg.L, task_cfg.N
         self.dtype = np.dtype(cfg.dtype)
         self.variant = _VARIANT_CODE[cfg.variant]
+        self.frozen = FROZEN[cfg.variant]
         self.label_vectors = np.asarray(label_vectors, np.float64)
         self._ws: dict = {}
         self.chance_loss = math.log(self.L)    #: loss of a uniform prediction (collapse check)
@@ -134,6 +140,8 @@ class IHModel:
                                     params["bias"], params["Wout"], self.variant,
                                     grads["theta"], grads["W1"], grads["Wh"], grads["bias"],
                                     grads["Wout"], P, U, dx, dl, Hs, Z)
+        for i in self.frozen:            # parameters this variant does not learn
+            grads["theta"][i] = 0.0
         return float(loss), grads, int(nc)
 
     def forward(self, params: dict, batch: Batch) -> dict:

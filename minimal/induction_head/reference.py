@@ -21,7 +21,8 @@ def forward(params: dict, content: np.ndarray, variant: str, classifier: str) ->
     lab = C[:, 1:2 * N:2]                    # labels
     xq = C[:, -1]
     lab_tok = lab + w * x                    # layer 1 copies each item into its label
-    if variant == "ih2-labels":
+    labels_only = variant in ("ih2-labels", "ih1-alpha", "ih1-beta1")
+    if labels_only:
         toks = lab_tok
         is_label = np.ones(N, bool)
     else:
@@ -41,7 +42,7 @@ def forward(params: dict, content: np.ndarray, variant: str, classifier: str) ->
             h = np.maximum(h @ np.asarray(Ws[m], np.float64).T + float(params["bias"][m]), 0.0)
         z = h @ np.asarray(params["Wout"], np.float64).T
     attn = np.zeros((nb, 2 * N))
-    if variant == "ih2-labels":
+    if labels_only:
         attn[:, N:] = p
     else:
         attn[:] = p
@@ -53,3 +54,57 @@ def loss(params: dict, content, target, variant: str, classifier: str) -> float:
     z = z - z.max(1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(1, keepdims=True))
     return float(-logp[np.arange(len(z)), np.asarray(target)].mean())
+
+
+def _classifier_backward(params: dict, u: np.ndarray, dz: np.ndarray, classifier: str):
+    """∂ℒ/∂u given ∂ℒ/∂z, by explicit back-propagation through the classifier (float64)."""
+    if classifier == "linear":
+        return dz @ np.asarray(params["W"], np.float64)
+    Ws = [np.asarray(params["W1"], np.float64), np.asarray(params["Wh"][0], np.float64),
+          np.asarray(params["Wh"][1], np.float64)]
+    hs = [u]
+    for m in range(3):
+        hs.append(np.maximum(hs[-1] @ Ws[m].T + float(params["bias"][m]), 0.0))
+    dh = dz @ np.asarray(params["Wout"], np.float64)
+    for m in range(2, -1, -1):
+        dh = (dh * (hs[m + 1] > 0)) @ Ws[m]
+    return dh
+
+
+def theta_grad(params: dict, content, target, variant: str, classifier: str) -> np.ndarray:
+    """Gradient of :func:`loss` with respect to θ = (β₁, α, β₂), by explicit back-propagation
+    (the chain rule written out step by step, float64); the entries a variant does not learn
+    are 0."""
+    from .config import FROZEN
+    C = np.asarray(content, np.float64)
+    nb, T, D = C.shape
+    N = (T - 1) // 2
+    al = float(params["theta"][1])
+    out = forward(params, C, variant, classifier)
+    z, u, w = out["logits"], out["u"], out["w"]
+    pz = np.exp(z - z.max(1, keepdims=True))
+    pz /= pz.sum(1, keepdims=True)
+    dz = pz.copy()
+    dz[np.arange(nb), np.asarray(target)] -= 1.0
+    dz /= nb                                                  # batch mean
+    du = _classifier_backward(params, u, dz, classifier)      # (nb, D)
+    x, lab, xq = C[:, 0:2 * N:2], C[:, 1:2 * N:2], C[:, -1]
+    lab_tok = lab + w * x
+    if variant in ("ih2-labels", "ih1-alpha", "ih1-beta1"):
+        toks, p, is_label = lab_tok, out["attn"][:, N:], np.ones(N, bool)
+    else:
+        toks, p = np.concatenate([x, lab_tok], axis=1), out["attn"]
+        is_label = np.r_[np.zeros(N, bool), np.ones(N, bool)]
+    dp = np.einsum("bd,bsd->bs", du, toks)                    # u = x_q + Σ p_s t_s
+    dtok = p[:, :, None] * du[:, None, :]                     # through the values
+    ds = p * (dp - (p * dp).sum(1, keepdims=True))            # softmax backward
+    sim = np.einsum("bd,bsd->bs", xq, toks)
+    g_al = float((ds * sim).sum())                            # logits α x_q·t_s + β₂[label]
+    g_b2 = float((ds * is_label).sum())
+    dtok += al * ds[:, :, None] * xq[:, None, :]              # through the keys
+    dlab = dtok[:, is_label]                                  # label tokens: ℓ_j + w x_j
+    g_w = float((dlab * x).sum())
+    g = np.array([g_w * w * (1.0 - w), g_al, g_b2 if variant == "ih3" else 0.0])
+    for i in FROZEN[variant]:
+        g[i] = 0.0
+    return g
