@@ -163,8 +163,9 @@ def level1_cases(draw, exact_mixture=True):
         weight_decay=draw(st.sampled_from([0.0, 1e-3, 0.02])),
         m_decay_ratio=draw(st.sampled_from([1.0, 10.0])),
         m_lr_ratio=draw(st.sampled_from([1.0, 3.0])),
-        cd_lr_scale=draw(st.sampled_from([0.0, 1.0, 4.0])),
+        s2_lr_scale=draw(st.sampled_from([0.0, 1.0, 4.0])),
         rho0=draw(st.floats(0.05, 2.0)), gate_lr=draw(st.sampled_from([0.0, 0.01, 0.2])),
+        gate_weight_decay=draw(st.sampled_from([0.0, 0.5])),
         gates=draw(st.sampled_from(["lookup", "separate"])),
         warmup_steps=draw(st.sampled_from([0, 1, 3, 50])),
         init_std=draw(st.sampled_from([0.0, 0.1, 0.7])),
@@ -334,7 +335,7 @@ def _tiny(steps, every, **over):
 
 @pytest.fixture(scope="module")
 def clean_cot_run():
-    return _tiny(2400, 100)
+    return _tiny(4000, 100)
 
 
 def test_product_law_before_memorisation(clean_cot_run):
@@ -369,7 +370,7 @@ def test_stage2_reads_only_b_and_r2(clean_cot_run):
 
 def test_no_cot_memorises_and_stays_at_chance_ood(clean_cot_run):
     cfg, res = clean_cot_run
-    _, res2 = _tiny(2400, 100, **{"model.cot": False})
+    _, res2 = _tiny(4000, 200, **{"model.cot": False})
     m, m2 = res.metrics, res2.metrics
     # chance is 1/|E| = 0.005; with ~50 OOD test queries a few hits are luck (binomial bound)
     n_ood = len(TwoHopWorld(cfg.world, cfg.seeds, warn=False).probe_index["test_inferred_ood"])

@@ -23,8 +23,9 @@ where K is the ``topk`` largest q_e among the bridges e for which (e, r2) is an 
 (the exact mixture costs |E| rows per item; B has no row for a non-fact pair).
 
 Updates: stores take SGD steps on the batch-summed cross-entropy (learning rate η_s with a linear
-warm-up, C and D scaled by ``lr_cd``, M by ``lr_m``) with L2 decay; the gates take Adam steps on
-the batch-mean gradient (learning rate ``gate_lr`` with the same warm-up) and are clipped at 0.
+warm-up; the stage-2 stores S, C, D scaled by ``lr_s2``, M by ``lr_m``) with L2 decay; the gates
+take AdamW steps on the batch-mean gradient (learning rate ``gate_lr`` with the same warm-up,
+decoupled decay ``gate_wd``) and are clipped at 0.
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ def _push(ent, ent_scale, ne, sid, key, vec, scale):
 @njit(cache=True, fastmath=_FM)
 def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R, idx, rows, last,
                  fact, rho, adam_m, adam_v, gate_of, lr, warmup, tab, tail, tab_m, tail_m,
-                 lr_m, lr_cd, topk, gate_lr, init_key, init_std, grad_out):
+                 lr_m, lr_s2, topk, gate_lr, gate_wd, init_key, init_std, grad_out):
     """Run ``n_steps`` steps on the item order (positions start_pos, start_pos + 1, ...).
 
     ``order`` enumerates item ids: < len(atomic) are atomic facts, the rest two-hop items.
@@ -306,9 +307,9 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R, id
                 n_terms += 1
                 grho[g2] += _dotf(gv, a2)
                 ne = _push(ent, ent_scale, ne, STORE_A, kb, nv, rho[g2])
-                ne = _push(ent, ent_scale, ne, STORE_S, kb, nv, 1.0)
-                ne = _push(ent, ent_scale, ne, STORE_C, kc, nv, lr_cd)
-                ne = _push(ent, ent_scale, ne, STORE_D, kd, nv, lr_cd)
+                ne = _push(ent, ent_scale, ne, STORE_S, kb, nv, lr_s2)
+                ne = _push(ent, ent_scale, ne, STORE_C, kc, nv, lr_s2)
+                ne = _push(ent, ent_scale, ne, STORE_D, kd, nv, lr_s2)
                 nv += 1
             else:
                 gq = rho[g1]
@@ -376,7 +377,7 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R, id
             adam_m[i] = BETA1 * adam_m[i] + (1.0 - BETA1) * gm
             adam_v[i] = BETA2 * adam_v[i] + (1.0 - BETA2) * gm * gm
             upd = glr * (adam_m[i] / c1) / (math.sqrt(adam_v[i] / c2) + ADAM_EPS)
-            rho[i] = max(0.0, rho[i] - upd)
+            rho[i] = max(0.0, rho[i] - upd - glr * gate_wd * rho[i])
     return step_loss, n_terms
 
 

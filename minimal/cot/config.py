@@ -34,10 +34,11 @@ class TSAMConfig:
     weight_decay: float = 1e-3    #: ω (L2) for A, B, S, C, D
     m_decay_ratio: float = 10.0   #: ω_M / ω (≥ 1)
     m_lr_ratio: float = 2.0       #: η_M / η (≥ 1)
-    cd_lr_scale: float = 1.0      #: learning-rate multiplier of the shortcut stores C, D
+    s2_lr_scale: float = 10.0     #: learning-rate multiplier of the stage-2 stores S, C, D
     rho0: float = 0.1             #: initial gates
     gate_lr: float = 1e-3         #: Adam step size of every gate
-    gates: str = "lookup"         #: lookup (ρ_a = ρ₁ = ρ₂) or separate
+    gate_weight_decay: float = 0.0  #: decoupled (AdamW) decay of the gates per unit gate_lr
+    gates: str = "separate"       #: separate (ρ_a, ρ₁, ρ₂) or lookup (ρ_a = ρ₁ = ρ₂)
     warmup_steps: int = 2000      #: linear warm-up of η and gate_lr (0: none)
     init_std: float = 0.1         #: std of the stores' initial entries (0: the spec's zeros)
     bridge_topk: int = 16         #: bridges mixed by the no-CoT second hop
@@ -53,9 +54,11 @@ class TSAMConfig:
                                                      1e6, rule="must be ≥ 1 (ω_M ≥ ω)"))
         set_field(self, "m_lr_ratio", check_float("m_lr_ratio", self.m_lr_ratio, 1.0, 1e6,
                                                   rule="must be ≥ 1 (η_M ≥ η)"))
-        set_field(self, "cd_lr_scale", check_float("cd_lr_scale", self.cd_lr_scale, 0.0, 1e6))
+        set_field(self, "s2_lr_scale", check_float("s2_lr_scale", self.s2_lr_scale, 0.0, 1e6))
         set_field(self, "rho0", check_float("rho0", self.rho0, 0.0, 1e3))
         set_field(self, "gate_lr", check_float("gate_lr", self.gate_lr, 0.0, 10.0))
+        set_field(self, "gate_weight_decay", check_float("gate_weight_decay",
+                                                         self.gate_weight_decay, 0.0, 1e3))
         check_choice("gates", self.gates, GATE_TYINGS)
         check_int("warmup_steps", self.warmup_steps, 0, 10**7)
         set_field(self, "init_std", check_float("init_std", self.init_std, 0.0, 1e3))

@@ -178,7 +178,7 @@ class TSAM:
             self.world.atomic, self.world.train_items, order, start_pos, n_steps, c.batch_size,
             self.step, c.cot, self.R, idx, rows, last, self.stores.fact, self.rho, self.adam_m,
             self.adam_v, self.gate_of, c.lr, c.warmup_steps, self.tab, self.tail, self.tab_m,
-            self.tail_m, c.m_lr_ratio, c.cd_lr_scale, c.bridge_topk, c.gate_lr, self.init_key,
+            self.tail_m, c.m_lr_ratio, c.s2_lr_scale, c.bridge_topk, c.gate_lr, c.gate_weight_decay, self.init_key,
             c.init_std, self.last_gate_grad)
         self.step += n_steps
         return loss, n

@@ -9,9 +9,9 @@ time, gradients written out by hand from the forward maps of docs/cot.md ("Level
   no CoT   q = softmax(ρ₁ A[h, r1]),  z_t = ρ_I Σ_{e ∈ K} q_e B[e, r2] + M[i]
 
 with K the ``topk`` largest q_e among the bridges e for which (e, r2) is a fact (ties: smaller
-index).  One step: every store row θ ← (1 − η_s ω)(θ − η_s ∂L/∂θ) (M: η_M, ω_M; C, D: the
-gradient scaled by ``cd_lr_scale``), L the batch-summed cross-entropy; gates ρ ← max(0, ρ −
-Adam(∂L/∂ρ / batch)).  ``η_s`` and the Adam step ramp up linearly over the warm-up.
+index).  One step: every store row θ ← (1 − η_s ω)(θ − η_s ∂L/∂θ) (M: η_M, ω_M; S, C, D: the
+gradient scaled by ``s2_lr_scale``), L the batch-summed cross-entropy; gates ρ ← max(0, ρ −
+Adam(∂L/∂ρ / batch) − η_g ω_g ρ) (AdamW).  ``η_s`` and the Adam step ramp up linearly over the warm-up.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ class RefModel:
         eta = c.lr * w
         G, grho = self.grads(ids)
         for k, rows in self.stores.items():
-            lr_k = eta * (c.m_lr_ratio if k == "M" else c.cd_lr_scale if k in "CD" else 1.0)
+            lr_k = eta * (c.m_lr_ratio if k == "M" else c.s2_lr_scale if k in "SCD" else 1.0)
             om = c.weight_decay * (c.m_decay_ratio if k == "M" else 1.0)
             eta_dec = eta * (c.m_lr_ratio if k == "M" else 1.0)
             rows -= lr_k * G[k]
@@ -172,7 +172,8 @@ class RefModel:
         self.m = B1 * self.m + (1 - B1) * gm
         self.v = B2 * self.v + (1 - B2) * gm ** 2
         upd = c.gate_lr * w * (self.m / (1 - B1 ** t)) / (np.sqrt(self.v / (1 - B2 ** t)) + EPS)
-        self.rho = np.maximum(0.0, self.rho - upd)
+        self.rho = np.maximum(0.0, self.rho - upd - c.gate_lr * w * c.gate_weight_decay *
+                              self.rho)
         self.step += 1
         return G, grho / len(ids)
 
