@@ -4,6 +4,7 @@ NumPy reference, the product law, and no-CoT OOD at chance."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -418,3 +419,38 @@ def test_level0_calibration_regression():
     num = L0.curves(p, 0.3, 7.2, [7000.0])
     for k in ("A_ID", "A_OOD", "train"):
         assert float(exprs[k].evalf(subs=sub)) == pytest.approx(float(num[k][0]), rel=1e-10)
+
+
+# --- the calibration (ID observables only) and its command ------------------------------------
+
+def test_id_mismatch_reads_no_ood_quantity():
+    """The calibration score depends on ID and training observables only: changing every OOD
+    observable leaves it unchanged; changing an ID one changes it."""
+    from minimal.cot import calibration as C
+    obs = {xi: {**t, "test_inferred_ood@20k": 0.5, "max_test_inferred_ood": 0.5,
+                "t50_ood_atomic": 5000.0} for xi, t in C.ID_TARGETS.items()}
+    assert C.id_mismatch(obs) == 0.0
+    worse = {xi: {**o, "test_inferred_ood@20k": 0.0, "max_test_inferred_ood": 1.0,
+                  "t50_ood_atomic": 1.0} for xi, o in obs.items()}
+    assert C.id_mismatch(worse) == 0.0
+    off = {xi: dict(o) for xi, o in obs.items()}
+    off[0.8]["test_inferred_iid@20k"] += 0.1
+    assert C.id_mismatch(off) == pytest.approx(0.01)
+    off[0.05]["t50_id_atomic"] = None                     # never reached: counts as 1
+    assert C.id_mismatch(off) == pytest.approx(1.01)
+    assert not set(C.ID_TARGETS[0.05]) & set(C.OOD_REFERENCE[0.05])
+
+
+def test_calibrate_command(capsys):
+    from minimal.cli import main
+    assert main(["cot", "calibrate", "--grid", "world.lam=1,2"]) == 2
+    assert "only model.* fields" in capsys.readouterr().err
+    assert main(["cot", "calibrate", "--grid", "model.s2_lr_scale=-1"]) == 2
+    assert "s2_lr_scale=-1.0 is invalid" in capsys.readouterr().err
+    code = main(["cot", "calibrate", "--preset", "tiny", "--steps", "40", "--set",
+                 "train.eval_every=20", "--grid", "model.s2_lr_scale=1,5", "--workers", "1",
+                 "--quiet", "--json"])
+    ranked = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(ranked) == 2
+    assert ranked[0]["id_mismatch"] <= ranked[1]["id_mismatch"]
+    assert set(ranked[0]["observables"]) == {"0.05", "0.8"}
