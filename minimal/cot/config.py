@@ -92,6 +92,9 @@ class CoTRunConfig:
 COT_PRESETS = PresetRegistry("cot")
 COT_PRESETS.register("small", lambda: CoTRunConfig(),
                      "small world (|E|=400, |R|=40, k_out=16, λ=7.2), batch 512, 20k steps")
+COT_PRESETS.register("small-b82", lambda: CoTRunConfig(model=TSAMConfig(batch_size=82)),
+                     "small world at batch 82: the paper world's 613 steps per epoch (the "
+                     "calibration proxy: paper time axis, 1/30 of the cost)")
 COT_PRESETS.register("tiny", lambda: CoTRunConfig(world=COT_WORLDS.get("tiny"),
                                                   model=TSAMConfig(batch_size=128)),
                      "tiny world for tests (|E|=200), batch 128")

@@ -161,7 +161,7 @@ def noise_plot(d: dict):
 def lambda_data(quick: bool = False, seed: int = 0, cache=None) -> dict:
     lams = [1.8, 3.6] if quick else [1.8, 3.6, 7.2, 12.6]
     world = "tiny" if quick else "small"
-    base = _base(world, quick, 1200 if quick else 30_000, 50 if quick else 250)
+    base = _base(world, quick, 1200 if quick else 20_000, 50 if quick else 250)
     rows = _runs(cache, "lambda", base, {"world.lam": lams, "model.cot": [True, False]},
                  _seeds(seed))
     return {"rows": rows, "params": {"world": world, "seeds": _seeds(seed),
