@@ -8,6 +8,8 @@ a counter-based generator that passes BigCrush.  Keys are derived from NumPy ``S
 entropy pools, never from global state.
 
 The state of a stream is a one-element ``uint64`` array owned by the caller (explicit state).
+Bulk normal draws (:func:`_fill_normal_ctr`) are counter-based — draw k is a pure function of
+(key, k) — so that their loop vectorises.
 """
 
 from __future__ import annotations
@@ -128,6 +130,42 @@ def _fill_normal(state, out, scale):
         if abs(u) < _ZIG_RATIO[i]:
             out[k] = scale * (u * _ZIG_X[i])
         else:
+            out[k] = scale * _normal_slow(state, r)
+
+
+_REJECT_TAG = np.uint64(0x2545F4914F6CDD1D)
+
+
+@njit(cache=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
+def _fill_normal_ctr(key, out, scale, offset):
+    """Fill ``out`` with i.i.d. N(0, scale²) draws where ``out[k]`` is a pure function of
+    (``key``, ``offset`` + k): counter-based, so the fast path has no loop-carried state and
+    vectorises (SplitMix64 words, the ziggurat's rectangle test and table lookups become SIMD).
+
+    Draw k uses the word w = mix64(key + (offset+k+1)·γ) exactly like :func:`_normal` uses its
+    first word; the ≈2 % of draws whose rectangle test fails are finished in a second, scalar
+    pass by the same wedge/tail algorithm, with further words from a private stream seeded by
+    w.  The distribution is therefore that of :func:`_normal`; only the order of words differs.
+
+    Call it from Python (or with a large ``out``): LLVM vectorises the loop in this function's
+    own compiled body; inlined into another kernel it was measured at half the speed."""
+    key = np.uint64(key)
+    base = np.uint64(offset)
+    n = out.shape[0]
+    for k in range(n):                      # vectorised: no branches, no state
+        z = key + (base + np.uint64(k + 1)) * GAMMA
+        z = (z ^ (z >> _S30)) * _M1
+        z = (z ^ (z >> _S27)) * _M2
+        r = z ^ (z >> _S31)
+        u = 2.0 * (np.float64(r >> _S11) * _INV53) - 1.0
+        i = np.int64(r & _LOW7)
+        x = scale * (u * _ZIG_X[i])
+        out[k] = x if abs(u) < _ZIG_RATIO[i] else np.nan
+    state = np.empty(1, np.uint64)
+    for k in range(n):                      # the rare rejected draws
+        if out[k] != out[k]:
+            r = _mix64(key + (base + np.uint64(k + 1)) * GAMMA)
+            state[0] = _mix64(r ^ _REJECT_TAG)
             out[k] = scale * _normal_slow(state, r)
 
 

@@ -23,6 +23,15 @@ class Aborted(KeyboardInterrupt):
         self.signum = int(signum)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Work stopped by a signal after saving what it had (a sweep whose jobs checkpointed);
+    the command exits with 128 + ``signum``."""
+
+    def __init__(self, signum: int, what: str = "interrupted"):
+        super().__init__(what)
+        self.signum = int(signum)
+
+
 class StopSignals:
     """Context manager; call the instance (or read ``signum``) to ask whether to stop."""
 

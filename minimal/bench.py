@@ -284,30 +284,70 @@ def bench_ih(quick: bool = False) -> dict:
 
 @benchmark("fit")
 def bench_fit(quick: bool = False) -> dict:
-    """Median wall time of one fit of a 200-point noisy curve: logistic and nested-logits
-    (time scale, β₁⁰, α₀, ξ₀ free), each generated from its own model, including the
-    standard errors and the transition interval."""
-    from .fit import fit_curve, make_model
-    from .fit.curves import from_arrays
+    """Wall time of one fit of a 200-point noisy curve, errors, verdict and transition interval
+    included: the median of repeated fits for logistic, three-factor and nested-logits (each
+    fitted to a curve of its own form), and one ih-minimal fit (its simulations included,
+    after a warm-up simulation that loads the compiled kernels), wall and CPU time.  The
+    reference is the logistic fit measured in the same run."""
+    from .fit import fit_curve, from_arrays, make_model
+    from .fit.ih_fit import _SIMS
     x = np.linspace(0, 40_000, 200)
     rng = np.random.default_rng(0)
     out = {"benchmark": "fit", "unit": "one fit of a 200-point curve (params, stderr, R², "
-           "AIC/BIC, transition + 95% interval)", "targets": {"logistic_ms_max": 50.0,
-                                                             "nested_logits_ms_max": 1000.0},
-           "quick": quick}
-    cases = {"logistic": [15_000, 3.0, 0.05, 0.95], "nested-logits": [2.0, -2.5, 0.0, 0.0],
-             "three-factor": [2.0, -1.3, 0.05, 0.95]}
+           "AIC/BIC, verdict, transition + 95% interval)",
+           "targets": {"logistic_ms_max": 50.0, "nested_logits_ms_max": 1000.0,
+                       "ih_minimal_s_max": 20.0},
+           "quick": quick, "threads": _threads()}
+    cases = {"logistic": [15_000, 1000.0, 0.05, 0.95],
+             "three-factor": [200.0, 0.05, 0.05, 0.95],
+             "nested-logits": [100.0, -2.5, 0.0, 0.0, 0.05, 0.95]}
     for name, p in cases.items():
         m = make_model(name)
         y = np.clip(m.predict(x, np.array(p)) + rng.normal(0, 0.01, len(x)), 0, 1)
-        c = from_arrays(x, y)
-        fit_curve(c, m)                       # warm-up (compilation)
-        times = _timeit(lambda i: fit_curve(c, m), 3 if quick else 10)
+        c = from_arrays(x, y, "step", "ic_acc")
+        t0 = time.perf_counter()
+        fit_curve(c, m)                       # warm-up (compilation or cache load)
+        warm = time.perf_counter() - t0
+        cpu = []
+
+        def one(i, c=c, m=m):
+            c0 = time.process_time()
+            fit_curve(c, m)
+            cpu.append(time.process_time() - c0)
+        times = _timeit(one, 3 if quick else 10)
         r = fit_curve(c, m)
-        out[name] = {"median_ms": round(statistics.median(times) * 1e3, 2), "r2": round(r.r2, 5),
-                     "nfev": r.info["nfev"]}
-    out["meets_targets"] = bool(out["logistic"]["median_ms"] <= 50 and
-                                out["nested-logits"]["median_ms"] <= 1000)
+        out[name] = {"median_ms": round(statistics.median(times) * 1e3, 2),
+                     "median_cpu_ms": round(statistics.median(cpu) * 1e3, 2),
+                     "warmup_s": round(warm, 3), "n_timed": len(times), "r2": round(r.r2, 5),
+                     "verdict": r.verdict, "nfev": r.info["nfev"], "fixed": list(r.fixed)}
+    ih = make_model("ih-minimal", progress=False)
+    t0 = time.perf_counter()
+    steps, vals = ih.simulate(-2.0)           # warm-up: kernels compiled or loaded
+    warm = time.perf_counter() - t0
+    xs = np.linspace(0, steps[-1] * 3.0 * 1.5, 200)
+    y = np.clip(np.interp(xs / 3.0, steps, vals) + rng.normal(0, 0.01, len(xs)), 0, 1)
+    c = from_arrays(xs, y, "step", "ic_acc")
+    _SIMS.clear()                             # the timed fit runs every simulation
+    lines = []
+    t0, c0 = time.perf_counter(), time.process_time()
+    r = fit_curve(c, ih, progress=lines.append)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    out["ih-minimal"] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                         "warmup_s": round(warm, 2), "simulations": len(lines),
+                         "progress_lines": lines, "time_scale": round(r.params["time_scale"], 4),
+                         "true_time_scale": 3.0, "beta1_0": r.params["beta1_0"],
+                         "r2": round(r.r2, 5), "verdict": r.verdict}
+    try:
+        import os
+        out["load_average_1min"] = round(os.getloadavg()[0], 2)
+    except OSError:
+        pass
+    out["logistic_reference_ms"] = out["logistic"]["median_ms"]
+    out["targets_note"] = ("on a shared machine wall time grows with the load average; the CPU "
+                           "times (process time of this single-threaded process) are judged")
+    out["meets_targets"] = bool(out["logistic"]["median_cpu_ms"] <= 50 and
+                                out["nested-logits"]["median_cpu_ms"] <= 1000 and
+                                out["ih-minimal"]["cpu_s"] <= 20.0)
     return out
 
 
@@ -423,6 +463,117 @@ def bench_cot(quick: bool = False) -> dict:
                                 cot_run["peak_rss_gib"] <= 4.0 and
                                 nocot_run["peak_rss_gib"] <= 4.0)
     return out
+
+
+def _torch_transformer():
+    """benchmarks/torch_transformer.build, or None when torch (or the script) is missing."""
+    import importlib.util
+    import os
+    import sys
+    if importlib.util.find_spec("torch") is None:
+        return None
+    here = os.path.dirname(os.path.abspath(__file__))
+    for cand in (os.path.join(here, "..", "benchmarks"), os.path.join(os.getcwd(), "benchmarks")):
+        if os.path.exists(os.path.join(cand, "torch_transformer.py")):
+            sys.path.insert(0, os.path.abspath(cand))
+            break
+    try:
+        from torch_transformer import build
+    except ImportError:
+        return None
+    return build
+
+
+def _lm_batch(rng, n, T, vocab):
+    from .tasks.seq import SeqBatch
+    tok = rng.integers(0, vocab, (n, T + 1)).astype(np.int32)
+    return SeqBatch(np.ascontiguousarray(tok[:, :T]), None, np.ascontiguousarray(tok[:, 1:]))
+
+
+@benchmark("transformer")
+def bench_transformer(quick: bool = False) -> dict:
+    """One Adam step (forward + backward + update) of the configurable transformer, one thread,
+    against an eager PyTorch implementation of the same network measured in this process:
+    the Singh default (batch 32, 5 tokens, 2 layers, 8 heads, d 64, RoPE, pre-LN, loss at the
+    query) and a language-model setting (batch 64, length 64, 2 layers, 4 heads, d 32,
+    vocabulary 64, learned positions, loss at every position)."""
+    from .env import tune_malloc
+    from .tasks.singh import SinghTask
+    from .training.config import OptimConfig
+    from .training.optim import make_optimizer
+    from .transformer.config import TransformerConfig, TransformerRunConfig
+    from .transformer.model import Transformer
+    tune_malloc()
+    build = _torch_transformer()
+    n_fast, n_torch = (30, 5) if quick else (300, 40)
+    out = {"benchmark": "transformer", "unit": "one Adam step (forward, backward, update)",
+           "threads": _threads(), "quick": quick,
+           "targets": {"singh_speedup_vs_torch_min": 3.0}}
+    rc = TransformerRunConfig()
+    task = SinghTask(rc.task, 0)
+    lm_cfg = TransformerConfig(n_layers=2, d_model=32, heads=4, positions="learned",
+                               max_len=64, vocab=64, d_in=0, n_out=64, loss_positions=None)
+    rng = np.random.default_rng(0)
+    cases = {
+        "singh": (rc.net_config(), lambda i: task.batch(i)),
+        "lm": (lm_cfg, lambda i: _lm_batch(np.random.default_rng(i), 64, 64, 64)),
+    }
+    for name, (cfg, make) in cases.items():
+        net = Transformer(cfg)
+        params = net.init(rng)
+        grads = {k: np.empty_like(v) for k, v in params.items()}
+        opt = make_optimizer(OptimConfig(name="adam", lr=1e-4, weight_decay=0.0), params)
+        batches = [make(i) for i in range(8)]
+        t0 = time.perf_counter()
+        net.loss_and_grads(params, batches[0], grads)
+        warm = time.perf_counter() - t0
+
+        def step(i):
+            net.loss_and_grads(params, batches[i % 8], grads)
+            opt.step(params, grads)
+
+        times = _timeit(step, n_fast)
+        med = statistics.median(times) * 1e3
+        b = batches[0]
+        flops = net.flops_per_step(len(b), b.T)
+        case = {"median_ms": round(med, 4), "steps_per_s": round(1e3 / med, 1),
+                "gflop_per_step": round(flops / 1e9, 5),
+                "gflops_achieved": round(flops / (med / 1e3) / 1e9, 2),
+                "warmup_s": round(warm, 3), "n_timed": len(times),
+                "batch": len(b), "T": b.T}
+        if build is not None:
+            tstep = build(net.init(np.random.default_rng(0)), cfg, lr=1e-4, threads=1)
+            for i in range(3):
+                tstep(batches[i % 8])
+            tt = _timeit(lambda i: tstep(batches[i % 8]), n_torch)
+            mt = statistics.median(tt) * 1e3
+            case.update({"torch_median_ms": round(mt, 3), "speedup_vs_torch": round(mt / med, 2),
+                         "torch_steps_per_s": round(1e3 / mt, 1)})
+        out[name] = case
+    out["sgemm_peak_gflops"] = _sgemm_peak()
+    out["lm"]["fraction_of_sgemm_peak"] = round(out["lm"]["gflops_achieved"] /
+                                                out["sgemm_peak_gflops"], 3)
+    if build is not None:
+        import torch
+        out["torch_version"] = torch.__version__
+        out["torch_reference"] = ("benchmarks/torch_transformer.py (eager, autograd, "
+                                  "torch.optim.Adam, 1 thread)")
+        out["meets_targets"] = bool(out["singh"]["speedup_vs_torch"] >= 3.0)
+    else:
+        out["torch_note"] = "torch not installed (pip install torch==2.13.0 to compare)"
+        out["meets_targets"] = None
+    out["note"] = ("medians on a shared 2-core machine; ratios are the meaningful numbers; "
+                   "warm-up (Numba compile or cache load) is reported apart")
+    return out
+
+
+def _sgemm_peak() -> float:
+    """Single-thread float32 GEMM rate of NumPy's BLAS on a 512³ product (GFLOP/s, median)."""
+    a = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)
+    c = np.empty_like(a)
+    np.dot(a, a, out=c)
+    t = _timeit(lambda i: np.dot(a, a, out=c), 10)
+    return round(2 * 512 ** 3 / statistics.median(t) / 1e9, 1)
 
 
 def run(name: str, quick: bool = False) -> dict:

@@ -42,7 +42,7 @@ __all__ = [
 # Validation helpers (called from __post_init__ of frozen dataclasses)
 # ----------------------------------------------------------------------------------------------
 
-def _range_text(lo, hi, lo_open=False, hi_open=False) -> str:
+def range_text(lo, hi, lo_open=False, hi_open=False) -> str:
     """'in [lo, hi]', '≥ lo', ... (the allowed range, without a verb)."""
     if lo is not None and hi is not None:
         return f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
@@ -57,11 +57,11 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None,
               rule: str | None = None) -> int:
     """Return ``value`` if it is a Python/NumPy integer (not bool) within [lo, hi]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigTypeError(name, value, f"must be an integer {_range_text(lo, hi)}"
+        raise ConfigTypeError(name, value, f"must be an integer {range_text(lo, hi)}"
                               if (lo is not None or hi is not None) else "must be an integer")
     value = int(value)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ConfigError(name, value, rule or f"must be {_range_text(lo, hi)}")
+        raise ConfigError(name, value, rule or f"must be {range_text(lo, hi)}")
     return value
 
 
@@ -70,15 +70,15 @@ def check_float(name: str, value, lo: float | None = None, hi: float | None = No
     """Return ``float(value)`` if it is a finite real number within the given bounds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigTypeError(name, value,
-                              f"must be a real number {_range_text(lo, hi, lo_open, hi_open)}")
+                              f"must be a real number {range_text(lo, hi, lo_open, hi_open)}")
     value = float(value)
     if not math.isfinite(value):
         raise ConfigError(name, value,
-                          f"must be a finite number {_range_text(lo, hi, lo_open, hi_open)}")
+                          f"must be a finite number {range_text(lo, hi, lo_open, hi_open)}")
     bad = (lo is not None and (value < lo or (lo_open and value == lo))) or \
           (hi is not None and (value > hi or (hi_open and value == hi)))
     if bad:
-        raise ConfigError(name, value, rule or f"must be {_range_text(lo, hi, lo_open, hi_open)}")
+        raise ConfigError(name, value, rule or f"must be {range_text(lo, hi, lo_open, hi_open)}")
     return value
 
 
@@ -116,7 +116,7 @@ def _is_config(obj) -> bool:
 def to_dict(cfg) -> dict:
     """Nested plain-Python dict of a config dataclass (tuples become lists)."""
     if not _is_config(cfg):
-        raise TypeError(f"to_dict expects a dataclass instance, got {type(cfg).__name__}")
+        raise ConfigTypeError("config", type(cfg).__name__, "must be a config dataclass")
     out = {}
     for f in dataclasses.fields(cfg):
         if not f.init:

@@ -40,7 +40,7 @@ def run_demo(n: int = 5000, out=None, quick: bool = False, progress: bool = True
     bad = [r.name for r in rows if not r.ok]
     say(f"statistical invariants on {n} sequences: {len(rows) - len(bad)}/{len(rows)} hold" +
         ("" if not bad else "; failing: " + ", ".join(bad)))
-    steps = 2000 if quick else 6000
+    steps = 5000 if quick else 6000
     say(f"\n== 2. minimal induction-head model ih3 on reddy-fig3 (K=256, B=1, p_C=0.8), "
         f"{steps} steps")
     cfg = apply_overrides(IH_PRESETS.get("reddy-fig3"), [
@@ -64,11 +64,11 @@ def run_demo(n: int = 5000, out=None, quick: bool = False, progress: bool = True
                     make_model("logistic"))
     ci = fit.t_transition_ci
     if fit.t_transition is None:
-        say("no transition located by the fit")
+        say(f"verdict: {fit.verdict} ({fit.verdict_reason})")
     else:
-        say(f"transition at step {fit.t_transition:.0f}" +
+        say(f"verdict: {fit.verdict}; transition at step {fit.t_transition:.0f}" +
             (f" (95% interval {ci[0]:.0f}-{ci[1]:.0f})" if ci else "") +
-            f", plateaus {fit.params['low']:.3f} -> {fit.params['high']:.3f}, R² "
+            f", plateaus {fit.params['start']:.3f} -> {fit.params['end']:.3f}, R² "
             f"{fit.r2:.4f}")
     say(f"\ndone in {time.perf_counter() - t0:.0f} s.  Next: `minimal train --preset "
         "reddy-fig3 --out runs/fig3` (full network), `minimal theory --help`, "

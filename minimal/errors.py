@@ -83,6 +83,13 @@ class NonFiniteState(RunFailed):
     reason = "non-finite"
 
 
+class RunCollapsed(RunFailed):
+    """The run collapsed (loss pinned at chance with vanishing gradients) and the config asked
+    to stop on collapse."""
+
+    reason = "collapsed"
+
+
 class ConfigWarning(UserWarning):
     """A valid but probably unintended configuration (e.g. data that cannot reward ICL)."""
 

@@ -44,7 +44,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .config import Seeds, to_dict
 from .errors import RunDirError, RunLockedError, RunWarning
 
@@ -486,6 +486,11 @@ class Run:
             if ours and (path / MANIFEST).exists() and not force:
                 raise RunDirError(f"{path} already holds a run; pass --resume to continue it, "
                                   "--force to replace it, or choose another --out")
+            if ours and not (path / MANIFEST).exists() and (path / CHECKPOINT).exists() \
+                    and not force:
+                raise RunDirError(f"{path} holds a checkpoint but its {MANIFEST} is missing; "
+                                  "refusing to replace it (restore run.json to resume, or "
+                                  "pass --force to start over)")
             if not ours and entries:
                 clash = [e for e in entries if e in OWN_FILES]
                 if not force:
@@ -528,7 +533,8 @@ class Run:
                 "updated": now,
                 "timings": {},
                 "checkpoint_step": None,
-                "history": [{"time": now, "event": "created"}],
+                "history": [{"time": now, "event": "created", "host": socket.gethostname(),
+                             "pid": os.getpid()}],
                 "warnings": [],
             }
             manifest.update(extra or {})
@@ -573,7 +579,7 @@ class Run:
     @classmethod
     def resume(cls, path, kind: str, config=None, columns: Sequence[str] | None = None,
                allow_changes: Iterable[str] = (), require_checkpoint: bool = True,
-               normalise=None) -> tuple["Run", Checkpoint | None]:
+               normalise=None, check=None) -> tuple["Run", Checkpoint | None]:
         """Reopen ``path`` to continue it.
 
         Config fields listed in ``allow_changes`` (dotted names, e.g. ``train.steps``) may
@@ -583,7 +589,9 @@ class Run:
         rewrites them); a torn or missing row at the checkpoint step is rewritten from the
         checkpoint; rows missing *before* it are an error (they cannot be recomputed).
         ``normalise(saved_config_dict)`` migrates an older run's config before comparing (e.g.
-        fills fields added since with their defaults).  Returns (run, checkpoint or None)."""
+        fills fields added since with their defaults).  ``check(checkpoint)`` may raise to refuse
+        the checkpoint; it runs before anything in the directory is touched.  Returns (run,
+        checkpoint or None)."""
         path = _check_out_path(path)
         run = cls.open(path)
         if run.manifest.get("kind") != kind:
@@ -608,12 +616,15 @@ class Run:
         elif require_checkpoint:
             raise RunDirError(f"{path} has no checkpoint to resume from; start it again "
                               "with --force (or choose another --out)")
+        if check is not None and ckpt is not None:
+            check(ckpt)
+        rewrite_last = Run._plan_metrics(path / METRICS, ckpt) if columns is not None else False
         lock = RunLock(path / LOCK).acquire()
         try:
             run._lock = lock
             if columns is not None:
                 run._metrics = MetricsLog(path / METRICS, columns)
-                run._repair_metrics(ckpt)
+                run._repair_metrics(ckpt, rewrite_last)
             if not (path / MARKER).exists():
                 atomic_write_json(path / MARKER, {"schema": SCHEMA, "created": time.time(),
                                                   "migrated_from": run.manifest.get("schema")})
@@ -624,7 +635,8 @@ class Run:
             run.manifest.pop("reason", None)
             run.manifest.pop("error", None)
             event = {"time": time.time(), "event": "resumed",
-                     "from_step": ckpt.step if ckpt else None}
+                     "from_step": ckpt.step if ckpt else None, "host": socket.gethostname(),
+                     "pid": os.getpid()}
             if changes:
                 event["changes"] = changes
             run.manifest.setdefault("history", []).append(event)
@@ -637,24 +649,43 @@ class Run:
             raise
         return run, ckpt
 
-    def _repair_metrics(self, ckpt: Checkpoint | None) -> None:
+    @staticmethod
+    def _plan_metrics(path: Path, ckpt: Checkpoint | None) -> bool:
+        """Read-only check of ``metrics.csv`` against the checkpoint, before anything is
+        written: raises if rows before the checkpoint are lost; returns whether the row at the
+        checkpoint step must be rewritten from the checkpoint."""
+        step = ckpt.step if ckpt else -1
+        expected = ckpt.meta.get("metrics_rows") if ckpt else 0
+        if expected is None:               # a checkpoint of an older version: nothing to check
+            return False
+        last = ckpt.meta.get("last_row") if ckpt else None
+        kept = 0
+        if path.exists():
+            try:
+                cols = read_metrics(path)
+            except RunDirError:
+                cols = {}
+            steps = np.asarray(cols.get("step", []), float)
+            kept = int((steps <= step).sum()) if steps.size else 0
+        if kept == expected:
+            return False
+        if (kept == expected - 1 and isinstance(last, dict)
+                and float(last.get("step", -1)) == step):
+            return True
+        raise RunDirError(f"{path} holds {kept} row(s) up to the checkpoint step {step}, but "
+                          f"{expected} were written; rows before the checkpoint were lost and "
+                          "cannot be recomputed (restore the file or start again with --force)")
+
+    def _repair_metrics(self, ckpt: Checkpoint | None, rewrite_last: bool) -> None:
         log = self._metrics
         step = ckpt.step if ckpt else -1
         kept = log.truncate_after(step)
-        expected = ckpt.meta.get("metrics_rows") if ckpt else 0
         last = ckpt.meta.get("last_row") if ckpt else None
-        if expected is not None and kept != expected:
-            if (kept == expected - 1 and isinstance(last, dict)
-                    and float(last.get("step", -1)) == step):
-                log.append({k: v for k, v in last.items() if k in log.columns})
-                kept += 1
-                warnings.warn(f"{self.path}: rewrote the metrics row of step {step} from the "
-                              "checkpoint (it was torn or missing)", RunWarning, stacklevel=3)
-            else:
-                raise RunDirError(f"{log.path} holds {kept} row(s) up to the checkpoint step "
-                                  f"{step}, but {expected} were written; rows before the "
-                                  "checkpoint were lost and cannot be recomputed (restore the "
-                                  "file or start again with --force)")
+        if rewrite_last:
+            log.append({k: v for k, v in last.items() if k in log.columns})
+            kept += 1
+            warnings.warn(f"{self.path}: rewrote the metrics row of step {step} from the "
+                          "checkpoint (it was torn or missing)", RunWarning, stacklevel=3)
         self._rows = kept
         self._last_row = last if isinstance(last, dict) else None
 

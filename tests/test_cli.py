@@ -241,3 +241,14 @@ def test_cot_cli(tmp_path, capsys):
                        "--steps", "30", "--set", "train.eval_every=30", "--workers", "1",
                        "--json", "--quiet")
     assert code == 0 and len(json.loads(out)) == 2
+
+
+def test_demo_quick_runs_and_finds_the_transition(capsys):
+    code, out, _ = run(capsys, "demo", "--quick", "--quiet")
+    assert code == 0
+    assert "statistical invariants on 1000 sequences" in out
+    assert "transition at step" in out
+    from minimal.demo import run_demo
+    res = run_demo(quick=True, progress=False, echo=None)
+    assert res["invariants_ok"] and res["ic_final"] > 0.5
+    assert 2000 < res["fit"].t_transition < 5000

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 from scipy import stats as sps
@@ -92,3 +92,41 @@ def test_step_keys():
         _rng.step_key(base, -1)
     assert _rng.stream_key(0, "data") != _rng.stream_key(0, "eval")
     assert _rng.stream_key(0, "data") != _rng.stream_key(1, "data")
+
+
+def _ctr(key, n, scale=1.0, offset=0):
+    out = np.empty(n)
+    _rng._fill_normal_ctr(np.uint64(key), out, scale, np.uint64(offset))
+    return out
+
+
+def test_counter_normal_distribution_tails_and_wedge():
+    """The vectorised counter-based ziggurat draws the same distribution as the sequential one:
+    N(0, 1) overall, the exponential tail beyond R and the wedge (rejection) region included."""
+    x = np.concatenate([_ctr(k, 200_000) for k in range(10)])
+    assert np.isfinite(x).all()
+    assert sps.kstest(x, "norm").pvalue > P_MIN
+    for thr in (2.0, _rng._ZIG_R, 4.0):
+        hits = int((np.abs(x) > thr).sum())
+        assert sps.binomtest(hits, len(x), 2 * sps.norm.sf(thr)).pvalue > P_MIN
+    hits = int(((x > 1.5) & (x < 1.52)).sum())
+    p = sps.norm.cdf(1.52) - sps.norm.cdf(1.5)
+    assert sps.binomtest(hits, len(x), p).pvalue > P_MIN
+    assert abs(x.mean()) < 5 / np.sqrt(len(x))
+    assert abs(x.var() - 1) < 5 * np.sqrt(2 / len(x))
+    # neighbouring draws are uncorrelated (lag 1 and lag 2)
+    for lag in (1, 2):
+        r = np.corrcoef(x[:-lag], x[lag:])[0, 1]
+        assert abs(r) < 5 / np.sqrt(len(x))
+
+
+@given(st.integers(0, 2**64 - 1), st.integers(1, 300), st.integers(0, 300),
+       st.floats(0.01, 10.0))
+@settings(max_examples=50)
+def test_counter_normal_is_a_pure_function_of_key_and_index(key, n, m, scale):
+    a = _ctr(key, n + m, scale)
+    np.testing.assert_array_equal(a[:n], _ctr(key, n, scale))       # prefix property
+    np.testing.assert_array_equal(a[n:], _ctr(key, m, scale, offset=n))   # any window
+    np.testing.assert_allclose(a, scale * _ctr(key, n + m, 1.0), rtol=1e-15, atol=0)
+    assert np.isfinite(a).all()
+    assert not np.array_equal(_ctr(key, 8), _ctr((key + 1) % 2**64, 8))

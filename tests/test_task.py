@@ -265,11 +265,11 @@ def test_kernel_matches_its_python_source(cfg, seed, step, split):
         arrs = [np.empty((n, cfg.T, cfg.D), np.float32), np.empty(n, np.int32),
                 np.empty((n, cfg.N + 1), np.int32), np.empty((n, cfg.N + 1), np.int32),
                 np.empty(n, np.int8), np.empty(n, np.int32)]
-        novel = np.empty((cfg.K_novel, cfg.D))
+        novel, noise = icl._draw_gaussians(key, n, 0, cfg, s["p_novel"] > 0, {})
         with np.errstate(over="ignore"):
-            fn(*arrs, task.means, task.label_vectors, task._cum_pi, novel, key, 0, cfg.P, cfg.N,
-               s["B_exist"], cfg.B_novel, s["p_novel"], s["p_bursty"], cfg.eps, cfg.no_repeats,
-               s["flip"], task._uniform_pi, s["p_novel"] > 0)
+            fn(*arrs, task.means, task.label_vectors, task._cum_pi, novel, noise, key, 0, cfg.P,
+               cfg.N, s["B_exist"], cfg.B_novel, s["p_novel"], s["p_bursty"], cfg.eps,
+               cfg.no_repeats, s["flip"], task._uniform_pi)
         outs.append(arrs)
     for x, y in zip(*outs):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6)

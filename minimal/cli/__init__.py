@@ -22,13 +22,14 @@ from ._common import CLIError, Parser  # noqa: E402
 
 __all__ = ["main", "build_parser", "CLIError"]
 
-_GROUPS = ("info", "task", "train", "ih", "cot", "theory", "fit", "figures", "bench")
+_GROUPS = ("info", "task", "train", "ih", "cot", "clamp", "theory", "fit", "plot", "sweep",
+           "figures", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    from .. import __version__
+    from .._version import __version__
     p = Parser(prog="minimal", description="CPU simulations of the mechanistic theory of "
                "in-context learning: tasks, tiny networks, minimal models, theory, fitting.")
     p.add_argument("--version", action="version", version=f"minimal {__version__}")
@@ -39,7 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings of ``minimal`` as one ``warning: …`` line (no source location)."""
+    print(f"warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+    warnings.showwarning = _show_warning
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

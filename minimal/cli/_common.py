@@ -12,6 +12,7 @@ import argparse
 import math
 import sys
 
+from ..config import range_text
 from ..errors import EXIT_BAD_INPUT, MinimalError
 
 
@@ -74,13 +75,8 @@ def float_arg(name: str, lo: float | None = None, hi: float | None = None, why: 
 
 
 def _range(lo, hi) -> str:
-    if lo is not None and hi is not None:
-        return f" in [{lo}, {hi}]"
-    if lo is not None:
-        return f" ≥ {lo}"
-    if hi is not None:
-        return f" ≤ {hi}"
-    return ""
+    """' in [lo, hi]', ' ≥ lo', … or '' (the allowed range, after a verb)."""
+    return "" if lo is None and hi is None else " " + range_text(lo, hi)
 
 
 def positive_int(name: str, hi: int | None = None, why: str = ""):
@@ -211,8 +207,6 @@ def summarise_training(result, out) -> None:
             above = [int(s) for s, a in zip(m["step"], ic) if a >= 0.5]
             print(f"IC accuracy first ≥ 0.5 at step {above[0]}" if above else
                   "IC accuracy has not reached 0.5 yet")
-    for w in result.warnings:
-        print(f"warning: {w}", file=sys.stderr)
     if out is not None:
         print(f"run directory: {out} (run.json, metrics.csv, checkpoint.npz)")
 

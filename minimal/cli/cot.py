@@ -64,7 +64,8 @@ def cmd_sweep(args) -> int:
         axes["world.noise"] = [0.05, 0.8]
     rows = run_sweep(cfg, axes, range(args.seed0, args.seed0 + args.seeds),
                      "minimal.cot.train:train_cot", "minimal.cot.experiments:summary",
-                     args.sweep_out, args.workers, not args.quiet, args.resume, kind="cot-sweep")
+                     args.sweep_out, args.workers, not args.quiet, args.resume, kind="cot-sweep",
+                     scheduler=args.scheduler)
     if args.json:
         print(json.dumps(rows, default=float))
         return 0
@@ -159,6 +160,8 @@ def register(sub, parser_class) -> None:
     s.add_argument("--seeds", type=positive_int("--seeds", 1000), default=1)
     s.add_argument("--seed0", type=nonneg_int("--seed0"), default=0)
     s.add_argument("--workers", type=positive_int("--workers", 256), default=None)
+    s.add_argument("--scheduler", default=None, metavar="local|local-dask|tcp://HOST:PORT",
+                   help="where the runs go (see minimal sweep --help)")
     s.add_argument("--out", dest="sweep_out", default=None, help="results directory")
     s.add_argument("--resume", action="store_true", help="skip jobs already finished")
     s.add_argument("--json", action="store_true")

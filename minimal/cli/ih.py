@@ -41,7 +41,7 @@ def cmd_sweep(args) -> int:
     from ..induction_head import experiments as E
     seeds = range(args.seed, args.seed + args.seeds)
     common = dict(out=args.out, workers=args.workers, progress=not args.quiet,
-                  resume=args.resume, quick=args.quick)
+                  resume=args.resume, quick=args.quick, scheduler=args.scheduler)
     if args.kind == "data":
         rows = E.data_dependence(args.variant, args.classifier or "mlp3", seeds=seeds,
                                  steps=args.steps, **common)
@@ -89,6 +89,8 @@ def register(sub, parser_class) -> None:
     s.add_argument("--steps", type=positive_int("--steps", 10**9), default=None,
                    help="steps per run (default 20,000; --quick 4,000)")
     s.add_argument("--workers", type=positive_int("--workers", 256), default=None)
+    s.add_argument("--scheduler", default=None, metavar="local|local-dask|tcp://HOST:PORT",
+                   help="where the runs go (see minimal sweep --help)")
     s.add_argument("--quick", action="store_true",
                    help="a small grid, few seeds and steps (every kind)")
     s.add_argument("--out", default=None, help="results directory (results.csv + run.json)")

@@ -9,7 +9,7 @@ from ._common import positive_int
 
 
 def cmd_info(args) -> int:
-    from .. import __version__
+    from .._version import __version__
     from ..env import environment
     env = environment()
     if args.json:

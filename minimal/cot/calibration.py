@@ -1,7 +1,7 @@
 """Setting Level 1's rates from ID and training observables only (docs/cot.md, "Calibration").
 
-The paper's two noise rows (cot.md §8, T4; λ = 7.2, paper world, steps at batch 512) hold ID,
-training and OOD numbers.  Level 1 is set from the ID and training ones (:data:`ID_TARGETS`);
+The paper's two noise rows (its T4 table, see docs/cot.md; λ = 7.2, paper world, steps at batch
+512) hold ID, training and OOD numbers.  Level 1 is set from the ID and training ones (:data:`ID_TARGETS`);
 the OOD ones (:data:`OOD_REFERENCE`) and every intermediate ξ are *predictions*, compared with
 the paper afterwards and never used to choose a parameter.  :data:`SETS` records which
 observable sets which parameter.

@@ -21,7 +21,7 @@ import functools
 import numpy as np
 import sympy as sp
 
-#: (ξ, quantity, step or None, value) anchors of cot.md §8 T4 (λ = 7.2)
+#: (ξ, quantity, step or None, value) anchors of docs/cot.md (the paper's T4 values) (λ = 7.2)
 ANCHORS = [
     (0.05, "A_ID", 4000, 0.999), (0.05, "A_ID", 20000, 0.990),
     (0.05, "A_OOD", 20000, 0.978), (0.05, "train", 20000, 0.993),

@@ -21,7 +21,8 @@ def train_cot(cfg: CoTRunConfig | None = None, out: str | Path | None = None,
     :class:`TSAM` (e.g. for ``stage2_dependence()``).  Arguments as
     :func:`minimal.nets.train.train`."""
     if cfg is None:
-        cfg = resume_config(out, CoTRunConfig, overrides) if resume else CoTRunConfig()
+        cfg = (resume_config(out, CoTRunConfig, overrides, RUN_KIND) if resume
+               else CoTRunConfig())
     world = TwoHopWorld(cfg.world, cfg.seeds)
     model = TSAM(cfg.model, world)
     resolved = {"world": world.counts(), "items_per_epoch": model.n_items,

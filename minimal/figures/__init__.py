@@ -1,18 +1,7 @@
-"""Registered figures; ``minimal figures`` regenerates them (see :mod:`.registry`)."""
+"""Registered figures; ``minimal figures`` regenerates them (see :mod:`.registry` and
+:mod:`.catalog`)."""
 
-from .registry import FigureSpec, available, get, make_figures, register
-
-_LOADED = False
-
-
-def _load_all() -> None:
-    """Import every module that registers figures (once)."""
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    from . import (cot_figures, fit_figures, ih_figures, net_figures,  # noqa: F401
-                   task_figures, theory_figures)
-
+from .catalog import available, get, make_figures
+from .registry import FigureSpec, register
 
 __all__ = ["FigureSpec", "available", "get", "make_figures", "register"]

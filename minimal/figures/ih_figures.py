@@ -83,7 +83,7 @@ def saddle_plot(d: dict):
         for j in range(len(mults)):
             ax.text(j, i, f"{M[i, j]:.2f}\nIC {IC[i, j]:.2f}", ha="center", va="center",
                     fontsize=8)
-    ax.set_xticks(range(len(mults)), [f"L = {m}N" for m in mults])
+    ax.set_xticks(range(len(mults)), ["L = N" if m == 1 else f"L = {m}N" for m in mults])
     ax.set_yticks(range(len(Ns)), [f"N = {n}" for n in Ns])
     fig.colorbar(im, ax=ax, label="fraction of seeds that learn ICL")
     p = d["params"]
@@ -158,10 +158,12 @@ def side_by_side_plot(d: dict):
                        ("tla2", "TLA2"), ("cla", "CLA")):
             ax.plot(x, m[k], label=lab)
         ax.set_xlabel("step / transition step" if t else "step (no transition)")
-        ax.set_title(f"{title}: " + (f"transition at step {t}" if t else "no transition in this run"), fontsize=9)
+        ax.set_title(f"{title}: " + (f"transition at step {t}" if t else
+                                     "no transition in this run"), fontsize=9)
         ax.set_ylim(-0.02, 1.02)
         if t:
             ax.set_xlim(0, 2)
+    axes[0].set_ylabel("accuracy / progress measure")
     axes[0].legend(fontsize=7)
     fig.suptitle("Progress measures of the full network and the minimal model, time "
                  "normalised by each run's transition (reddy-fig3)", fontsize=10)

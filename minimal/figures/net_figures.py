@@ -53,9 +53,11 @@ def curves_plot(data: dict):
     ax1.set_ylabel("accuracy")
     ax1.set_ylim(-0.02, 1.02)
     axl = ax1.twinx()
-    axl.plot(step, m["loss"], "k-", lw=1, alpha=0.5, label="Test loss")
-    axl.set_ylabel("Test loss")
-    ax1.legend(loc="center right", fontsize=7)
+    axl.plot(step, m["loss"], "k-", lw=1, alpha=0.5, label="Test loss (right axis)")
+    axl.set_ylabel("Test loss (nats)")
+    h1, l1 = ax1.get_legend_handles_labels()
+    h2, l2 = axl.get_legend_handles_labels()
+    ax1.legend(h1 + h2, l1 + l2, loc="center right", fontsize=7)
     for key, label in (("ila1", "ILA1 (label→own item, layer 1)"),
                        ("tila2", "TILA2 (target→matching label, layer 2)"),
                        ("tla2", "TLA2 (target→all labels, layer 2)"),
@@ -69,7 +71,8 @@ def curves_plot(data: dict):
     for ax in (ax1, ax2):
         if t is not None:
             ax.axvline(t, color="r", lw=0.8, alpha=0.6)
-    fig.suptitle("Attention-only network, Reddy Fig. 3 setting (K=256, B=1, p_C=0.8)" +
+    fig.suptitle(f"Attention-only network, Reddy Fig. 3 setting (K=256, B=1, p_C=0.8), seed "
+                 f"{cfg.seeds.seed}" +
                  (f": IC accuracy crosses 0.5 at step {t}" if t else ""), fontsize=10)
     return fig
 

@@ -2,21 +2,15 @@
 
 Data functions take ``quick`` (a smaller, faster variant for CI and previews) and ``seed`` and
 return a dict of arrays and parameters; plot functions take that dict and return a
-``matplotlib.figure.Figure`` without touching the file system.  :func:`make_figures` runs both,
-writes PNG and PDF and records each figure in ``manifest.json`` (parameters, seed, runtime,
-versions).
+``matplotlib.figure.Figure`` without touching the file system.  Figure modules call
+:func:`register`; :mod:`.catalog` imports them all and makes the files.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
-from ..errors import UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -36,85 +30,3 @@ def register(name: str, description: str, data: Callable[..., dict], plot: Calla
     if name in _REGISTRY:
         raise ValueError(f"figure {name!r} registered twice")
     _REGISTRY[name] = FigureSpec(name, description, data, plot, group)
-
-
-def available() -> dict[str, FigureSpec]:
-    from . import _load_all
-    _load_all()
-    return dict(_REGISTRY)
-
-
-def get(name: str) -> FigureSpec:
-    figs = available()
-    if name not in figs:
-        raise UnknownNameError(f"unknown figure {name!r}; available: {', '.join(figs)}")
-    return figs[name]
-
-
-def _jsonable(obj):
-    import numpy as np
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return None if obj.size > 64 else obj.tolist()
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return repr(obj)
-
-
-def make_figures(names: list[str] | None, out: str | Path, quick: bool = False, seed: int = 0,
-                 progress: bool = True) -> list[dict]:
-    """Compute, plot and save the named figures (all when ``names`` is empty)."""
-    from ..env import package_versions
-    from ..runs import atomic_write_json
-    figs = available()
-    names = list(names or figs)
-    for n in names:
-        if n not in figs:
-            raise UnknownNameError(f"unknown figure {n!r}; available: {', '.join(figs)}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    mpath = out / "manifest.json"
-    manifest = {}
-    if mpath.exists():
-        try:
-            manifest = json.loads(mpath.read_text())
-        except json.JSONDecodeError:
-            manifest = {}
-    manifest.setdefault("figures", {})
-    entries = []
-    for name in names:
-        spec = figs[name]
-        if progress:
-            print(f"figure {name}: computing{' (quick)' if quick else ''} ...", flush=True)
-        t0 = time.perf_counter()
-        kwargs = {"quick": quick, "seed": seed}
-        if "cache" in inspect.signature(spec.data).parameters:
-            kwargs["cache"] = out / "_cache"
-        data = spec.data(**kwargs)
-        t1 = time.perf_counter()
-        fig = spec.plot(data)
-        files = []
-        for ext in ("png", "pdf"):
-            path = out / f"{name}.{ext}"
-            fig.savefig(path, dpi=130 if ext == "png" else None, bbox_inches="tight")
-            files.append(path.name)
-        t2 = time.perf_counter()
-        import matplotlib.pyplot as plt
-        plt.close(fig)
-        entry = {"name": name, "description": spec.description, "files": files,
-                 "quick": quick, "seed": seed, "params": _jsonable(data.get("params", {})),
-                 "data_s": round(t1 - t0, 3), "plot_s": round(t2 - t1, 3),
-                 "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        manifest["figures"][name] = entry
-        manifest["versions"] = package_versions()
-        # Record each figure as soon as it exists, so an interrupted long run keeps its manifest.
-        atomic_write_json(mpath, manifest)
-        entries.append(entry)
-        if progress:
-            print(f"figure {name}: wrote {', '.join(files)} ({t2 - t0:.1f} s)", flush=True)
-    return entries

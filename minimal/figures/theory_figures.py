@@ -108,6 +108,7 @@ def trajectories_plot(d: dict):
         ax.axhline(1 / 8, color="k", ls=":", lw=0.8, label="1/n")
         ax.axvline(1.0, color="k", lw=0.8, label="t* (formula)")
         ax.set_xlabel("t / t*")
+        ax.set_ylabel("probability")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=7)
     fig.suptitle("Nested-logits gradient flow: intrinsic curriculum and abrupt escape "
@@ -208,12 +209,13 @@ def three_factor_plot(d: dict):
     ax2.plot(r["iteration"], r["pm1"], label="PM1 = 1 − (â·â*)²")
     ax2.plot(r["iteration"], r["pm2"] / r["pm2"][0], label="PM2 (b, c → ±b*, ±c*)")
     ax2.set_xlabel("iteration")
+    ax2.set_ylabel("value / initial value (PM1 raw)")
     ax2.set_title("unclamped run: post-hoc measures also plateau", fontsize=9)
     ax2.legend(fontsize=7)
     for cl, res in d["scalar"].items():
         ax3.plot(res["t"], res["loss"], label=f"clamped {cl}" if cl != "none" else "no clamp")
     ax3.set_xlabel("t")
-    ax3.set_ylabel("loss log(1 + e^{−κα_Aα_Bα_C})")
+    ax3.set_ylabel(r"loss $\log(1 + e^{-\kappa\,\alpha_A\alpha_B\alpha_C})$")
     expr = d["laws"]["t_star_none"]
     vals = {"alpha_0": 0.05, "eta": 1.0, "kappa": 1.0}
     t_star = float(expr.subs({s: vals[s.name] for s in expr.free_symbols}))

@@ -37,11 +37,12 @@ def task_of_curve(curve: Curve):
 
 def model_for_curve(name: str, curve: Curve, quantity: str | None = None, N: int | None = None,
                     L: int | None = None, B: int | None = None, eps: float | None = None,
-                    rate_ratios: bool = False, ih_steps: int = 20_000) -> CurveModel:
-    """Build model ``name`` for ``curve``: explicit N, L, B, ε win, then the run's task, then
-    the defaults (8, 32, 1, 0.1).  The values used are in ``model.constants``."""
+                    **kw) -> CurveModel:
+    """Build model ``name`` for ``curve``: explicit N, L, B, ε win, then the run's task
+    (run.json), then the defaults (8, 32, 1, 0.1); other keyword arguments go to
+    :func:`~minimal.fit.registry.make_model`.  Where each constant came from is in
+    ``model.constants_source``."""
     q = quantity_for(curve.y_name, quantity)
-    kw = {}
     task = task_of_curve(curve)
     source = {}
     if name in ("nested-logits", "ih-minimal"):
@@ -59,14 +60,17 @@ def model_for_curve(name: str, curve: Curve, quantity: str | None = None, N: int
         B = pick("B", B, task.B_eval if task else None, 1)
         eps = pick("eps", eps, task.eps if task else None, 0.1)
         if name == "nested-logits":
-            kw.update(N=N, L=L, B=B, eps=eps, rate_ratios=rate_ratios)
+            kw.update(N=N, L=L, B=B, eps=eps)
         else:
             from ..config import apply_overrides
             from ..tasks.config import TASK_PRESETS
-            base = task if task is not None else TASK_PRESETS.get("reddy-fig3")
+            base = kw.pop("task", None) or task or TASK_PRESETS.get("reddy-fig3")
             kw["task"] = apply_overrides(base, {"N": N, "L": L, "B": B, "eps": eps})
-            kw["steps"] = ih_steps
+    elif any(v is not None for v in (N, L, B, eps)):
+        raise ConfigError("N/L/B/eps", [v for v in (N, L, B, eps) if v is not None][0],
+                          f"the {name} model has no task constants (only nested-logits and "
+                          "ih-minimal)")
     model = make_model(name, quantity=q, **kw)
     if source:
-        model.constants = {"N": N, "L": L, "B": B, "eps": eps, "source": source}
+        model.constants_source = source
     return model

@@ -14,7 +14,7 @@ __all__ = ["IHConfig", "IHRunConfig", "IH_PRESETS", "VARIANTS", "CLASSIFIERS", "
 
 VARIANTS = ("ih3", "ih2", "ih2-labels")
 CLASSIFIERS = ("linear", "mlp3")
-HIDDEN = 128                       # width of the mlp3 classifier (network.md)
+HIDDEN = 128                       # width of the mlp3 classifier (docs/network.md)
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class IHConfig:
         check_choice("variant", self.variant, VARIANTS)
         check_choice("classifier", self.classifier, CLASSIFIERS)
         for name in ("lr_attn", "lr_clf"):
-            set_field(self, name, check_float(name, getattr(self, name), 0.0, 1e4))
+            set_field(self, name, check_float(name, getattr(self, name), 0.0, 1e3))
         for name in ("beta1_0", "alpha_0", "beta2_0"):
             set_field(self, name, check_float(name, getattr(self, name), -1e3, 1e3))
         set_field(self, "init_spread", check_float("init_spread", self.init_spread, 0.0, 1e3))

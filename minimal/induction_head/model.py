@@ -1,4 +1,4 @@
-"""Minimal induction-head models (minimal_models.md §a): ih3, ih2 and ih2-labels.
+"""Minimal induction-head models (docs/induction_head.md): ih3, ih2 and ih2-labels.
 
 Inputs are the content parts of the task's tokens (items x_j, labels ℓ_j, target x_q).
 
@@ -6,7 +6,7 @@ Inputs are the content parts of the task's tokens (items x_j, labels ℓ_j, targ
 * Layer 2: the target attends over the 2N context tokens (ih3, ih2) or the N label tokens
   (ih2-labels) with logits a_s = α (x_q · ũ_s) + β₂ [s is a label]; u = x_q + Σ_s p_s ũ_s.
 * Classifier: ``linear`` z = W u (the ICL path only) or ``mlp3``, the 3-layer ReLU MLP with scalar
-  biases and bias-free readout of network.md applied to u (the in-weights path through x_q).
+  biases and bias-free readout of docs/network.md applied to u (the in-weights path through x_q).
 
 ih2 keeps β₂ ≡ 0 (its gradient is discarded); in ih2-labels β₂ shifts every logit equally and
 has no effect.  Forward and backward are one Numba kernel per step; :mod:`.reference` holds the
@@ -86,7 +86,7 @@ class IHModel:
             W = rng.normal(0.0, c.linear_init_std, (self.L, self.D)) if c.linear_init_std > 0 \
                 else np.zeros((self.L, self.D))
             p["W"] = W
-        else:   # network.md initialisation, first layer reading the D content dims
+        else:   # docs/network.md initialisation, first layer reading the D content dims
             p["W1"] = rng.normal(0.0, math.sqrt(2.0 / HIDDEN), (HIDDEN, self.D))
             p["Wh"] = rng.normal(0.0, math.sqrt(2.0 / HIDDEN), (2, HIDDEN, HIDDEN))
             p["bias"] = rng.normal(0.0, math.sqrt(1.0 / HIDDEN), 3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..tasks.icl import ICLTask
+from ..tasks.icl import ICLTask, stream_versions
 from ..training import GradientLearner, TrainResult, resume_config, run_learner
 from .config import IHRunConfig
 from .model import IHModel
@@ -26,7 +26,8 @@ def train_ih(cfg: IHRunConfig | None = None, out: str | Path | None = None,
     """Train the minimal model of ``cfg`` (``out=None``: in memory).  Arguments as
     :func:`minimal.nets.train.train`."""
     if cfg is None:
-        cfg = resume_config(out, IHRunConfig, overrides) if resume else IHRunConfig()
+        cfg = (resume_config(out, IHRunConfig, overrides, RUN_KIND) if resume
+               else IHRunConfig())
     task = ICLTask(cfg.task, cfg.seeds)
     model = make_model(cfg, task)
     learner = GradientLearner(model, task, cfg.optim, cfg.seeds.generator("init"),
@@ -36,4 +37,5 @@ def train_ih(cfg: IHRunConfig | None = None, out: str | Path | None = None,
     return run_learner(learner, cfg.train, kind=RUN_KIND, config=cfg, seeds=cfg.seeds, out=out,
                        resume=resume, force=force, progress=progress, snapshots=snapshots,
                        stop_after=stop_after, callback=callback, resolved=resolved,
-                       postfix=PROGRESS_KEYS, desc="ih")
+                       extra={"generators": stream_versions()}, postfix=PROGRESS_KEYS,
+                       desc="ih")

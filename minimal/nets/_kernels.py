@@ -1,6 +1,6 @@
 """Numba kernels of the attention-only network: forward and hand-written backward.
 
-Notation (network.md): tokens u_t = onehot(shift + t) ⊕ content_t, d = P + D, H heads per layer,
+Notation (docs/network.md): tokens u_t = onehot(shift + t) ⊕ content_t, d = P + D, H heads per layer,
 head h owns query/key rows [h kh, (h+1) kh) and value (residual) rows [h dv, (h+1) dv).  Per
 layer and head the bilinear logit matrix A = W_Kᵀ W_Q (d × d) gives s_ij = u_jᵀ A u_i; its
 gradient G = ∂ℒ/∂A yields ∂ℒ/∂W_Q = W_K G and ∂ℒ/∂W_K = W_Q Gᵀ (same computation, not a

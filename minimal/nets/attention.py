@@ -52,7 +52,7 @@ class AttentionNet:
         return int(sum(np.prod(s) for s in self.shapes().values()))
 
     def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Initialisation of network.md §1.3 (attention std scaled by ``attn_init_scale``)."""
+        """Initialisation of docs/network.md, "Initialisation" (attention std scaled by ``attn_init_scale``)."""
         s = self.shapes()
         a = self.net.attn_init_scale / math.sqrt(self.D)
         d = self.d

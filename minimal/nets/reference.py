@@ -111,13 +111,3 @@ def loss_and_grads(params: dict, content, shift, P: int, target, heads: int):
         g["W_V"][l] = np.einsum("bte,btd->ed", dV, U)
         dU = dU + dQ @ WQ[l] + dK @ WK[l] + dV @ WV[l]
     return loss, g
-
-
-def loss_only(params: dict, content, shift, P: int, target, heads: int) -> float:
-    U0 = dense_tokens(np.asarray(content, np.float64), np.asarray(shift), P)
-    p64 = {k: np.asarray(v, np.float64) for k, v in params.items()}
-    logits = forward_full(p64, U0, heads)["logits"]
-    b = logits.shape[0]
-    z = logits - logits.max(1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
-    return float(-logp[np.arange(b), np.asarray(target)].mean())

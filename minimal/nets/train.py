@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..tasks.icl import ICLTask
+from ..tasks.icl import ICLTask, stream_versions
 from ..training import GradientLearner, TrainResult, resume_config, run_learner
 from .attention import AttentionNet
 from .config import TrainRunConfig
@@ -23,7 +23,8 @@ def train(cfg: TrainRunConfig | None = None, out: str | Path | None = None,
     config is read from run.json (``overrides`` such as ``train.steps=...`` applied on top).
     ``force`` replaces an existing run in ``out``.  Returns a :class:`TrainResult`."""
     if cfg is None:
-        cfg = resume_config(out, TrainRunConfig, overrides) if resume else TrainRunConfig()
+        cfg = (resume_config(out, TrainRunConfig, overrides, RUN_KIND) if resume
+               else TrainRunConfig())
     model = AttentionNet(cfg.net, cfg.task)
     task = ICLTask(cfg.task, cfg.seeds)
     learner = GradientLearner(model, task, cfg.optim, cfg.seeds.generator("init"),
@@ -33,4 +34,5 @@ def train(cfg: TrainRunConfig | None = None, out: str | Path | None = None,
     return run_learner(learner, cfg.train, kind=RUN_KIND, config=cfg, seeds=cfg.seeds, out=out,
                        resume=resume, force=force, progress=progress, snapshots=snapshots,
                        stop_after=stop_after, callback=callback, resolved=resolved,
-                       postfix=PROGRESS_KEYS, desc="train")
+                       extra={"generators": stream_versions()}, postfix=PROGRESS_KEYS,
+                       desc="train")

@@ -12,7 +12,7 @@ from ..config import (PresetRegistry, Seeds, check_bool, check_choice, check_flo
 from ..errors import ConfigError
 
 __all__ = ["TaskConfig", "TaskRunConfig", "TASK_PRESETS", "TwoHopConfig", "COT_WORLDS",
-           "NOISE_MODES"]
+           "NOISE_MODES", "SinghTaskConfig"]
 
 # ----------------------------------------------------------------------------------------------
 # Configuration
@@ -22,7 +22,7 @@ __all__ = ["TaskConfig", "TaskRunConfig", "TASK_PRESETS", "TwoHopConfig", "COT_W
 class TaskConfig:
     """Parameters of the bursty classification task (defaults: Reddy Fig. 1d, K = 512, B = 2).
 
-    Field names follow the spec glossary.  Validation rules V1–V15 of ``task.md`` §6 are
+    Field names follow the glossary of docs/task.md.  Its validation rules V1–V15 are
     enforced on construction and raise a one-line ``ConfigError`` (``ConfigTypeError`` for a
     wrong type).
     """
@@ -87,8 +87,11 @@ class TaskConfig:
                 raise ConfigError("N", N, "must be even and ≥ 2 when B = 0 "
                                   "(novel and IC/IC2 sequences then use B_novel = N/2)")
         # V11–V13
-        set_field(self, "eps", check_float("eps", self.eps, lo=0.0))
-        set_field(self, "zipf_alpha", check_float("zipf_alpha", self.zipf_alpha, lo=0.0))
+        # upper bounds: beyond them items are pure noise (ε) or one class takes all the mass
+        # (α_Z), and ε² or (k+1)^(−α_Z) would leave the float range
+        set_field(self, "eps", check_float("eps", self.eps, lo=0.0, hi=1e6))
+        set_field(self, "zipf_alpha", check_float("zipf_alpha", self.zipf_alpha, lo=0.0,
+                                                  hi=100.0))
         set_field(self, "p_bursty", check_float("p_bursty", self.p_bursty, lo=0.0, hi=1.0))
         set_field(self, "p_novel", check_float("p_novel", self.p_novel, lo=0.0, hi=1.0))
         # V15
@@ -140,8 +143,19 @@ class TaskConfig:
                 "B_eval": self.B_eval, "p_bursty_effective": self.p_bursty_effective,
                 "notes": notes}
 
+    def bytes_per_sequence(self) -> int:
+        """Memory of one generated sequence (float32 contents, int32 metadata)."""
+        return self.T * self.D * 4 + 2 * (self.N + 1) * 4 + 16
+
+    def memory_bytes(self) -> int:
+        """Planned memory of a run on this task: the world (float64 class means), the four
+        evaluation sets, a training batch and the novel means of one generator call."""
+        noise = 8 * (self.N + 1) * self.D * max(self.n_eval, self.batch_size)  # transient
+        return (8 * self.D * (self.K + self.L + self.K_novel) + 8 * self.K + noise
+                + self.bytes_per_sequence() * (4 * self.n_eval + 2 * self.batch_size))
+
     def warnings(self) -> list[str]:
-        """Valid-but-suspicious settings (spec §6 'normalisation and warnings')."""
+        """Valid-but-suspicious settings (docs/task.md, "Validation")."""
         out = []
         if self.B == 0 and self.p_bursty > 0:
             out.append(f"B = 0 with p_bursty = {self.p_bursty}: existing-class sequences are "
@@ -237,3 +251,59 @@ COT_WORLDS.register("small", lambda: TwoHopConfig(400, 40, 16, 0.05, 7.2),
                     "fast CPU default: |E|=400, |R|=40, k_out=16, λ=7.2")
 COT_WORLDS.register("paper", lambda: TwoHopConfig(2000, 200, 20, 0.05, 7.2),
                     "paper scale: |E|=2000, |R|=200, k_out=20, λ=7.2")
+
+
+# ----------------------------------------------------------------------------------------------
+# Singh et al.'s few-shot task, synthetic stand-in (docs/clamping.md)
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SinghTaskConfig:
+    """Synthetic stand-in for Singh et al.'s Omniglot task (2 context pairs + query).
+
+    Classes are Gaussian prototypes μ_c ~ N(0, I/D_f) with fixed exemplars
+    (μ_c + ε ζ)/√(1 + ε²); exemplar 0 of each class is the training exemplar, the others are held
+    out.  Every sequence draws a query class and a distinct distractor class, a label pair from
+    the training pairs (a fraction ``pair_split`` of all unordered pairs of the ``n_labels``
+    labels), assigns the two labels to the two classes at random and shuffles the order of the
+    two context pairs."""
+
+    n_classes: int = 50          #: training classes
+    n_test_classes: int = 100    #: held-out classes (the test set)
+    n_labels: int = 5            #: label set size
+    D_f: int = 64                #: feature dimension of the exemplars
+    eps: float = 0.3             #: within-class exemplar spread ε
+    n_exemplars: int = 5         #: exemplars per class (1 for training, the rest held out)
+    pair_split: float = 0.8      #: fraction of label pairs used in training
+    batch_size: int = 32
+    n_eval: int = 1000           #: sequences per evaluation set
+
+    def __post_init__(self):
+        check_int("n_classes", self.n_classes, 2, 100_000)
+        check_int("n_test_classes", self.n_test_classes, 2, 100_000)
+        check_int("n_labels", self.n_labels, 3, 1000)
+        check_int("D_f", self.D_f, 1, 100_000)
+        set_field(self, "eps", check_float("eps", self.eps, 0.0, 1e3))
+        check_int("n_exemplars", self.n_exemplars, 2, 1000)
+        set_field(self, "pair_split", check_float("pair_split", self.pair_split, 0.0, 1.0,
+                                                  lo_open=True, hi_open=True))
+        check_int("batch_size", self.batch_size, 1, 10**6)
+        check_int("n_eval", self.n_eval, 1, 10**7)
+        P = self.n_pairs
+        k = self.n_train_pairs
+        if not 1 <= k < P:
+            raise ConfigError("pair_split", self.pair_split, f"keeps {k} of the {P} label "
+                              "pairs for training; need at least one training and one "
+                              "held-out pair")
+
+    @property
+    def n_pairs(self) -> int:
+        return self.n_labels * (self.n_labels - 1) // 2
+
+    @property
+    def n_train_pairs(self) -> int:
+        return int(round(self.pair_split * self.n_pairs))
+
+    @property
+    def T(self) -> int:
+        return 5

@@ -1,6 +1,6 @@
 """The bursty in-context classification task of Reddy (2024), compiled with Numba.
 
-Semantics follow the author's JAX code as written down in ``spec/task.md``:
+Semantics follow the author's JAX code as described in docs/task.md:
 
 * a world of K Gaussian class means μ_k and L fixed label vectors ℓ_l (entries N(0, 1/D)), a
   balanced class→label map ``label(k) = k mod L`` and class frequencies π_k ∝ (k+1)^(−α_Z);
@@ -28,9 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .._rng import _fill_normal, _mix64, _randint, _uniform, step_key
+from .._rng import _fill_normal_ctr, _mix64, _randint, _uniform, mix64, step_key
 from ..config import Seeds, check_int, check_seed
-from ..errors import ConfigWarning, UnknownNameError
+from ..env import check_memory
+from ..errors import ConfigTypeError, ConfigWarning, UnknownNameError
 from .config import TASK_PRESETS, TaskConfig, TaskRunConfig  # noqa: F401 (re-exported)
 
 __all__ = ["TaskConfig", "TaskRunConfig", "ICLTask", "Batch", "SPLITS", "EVAL_SETS", "TASK_PRESETS",
@@ -57,6 +58,16 @@ SPLITS = ("train",) + EVAL_SETS
 
 _NOVEL_TAG = np.uint64(0x5851F42D4C957F2D)
 _SEQ_MULT = np.uint64(0xD6E8FEB86659FD93)
+_NOISE_TAG = np.uint64(0x3C6EF372FE94F82B)
+#: version of the random streams of this generator (recorded in run.json; bumped whenever a
+#: change makes the same seed give different data).  2: counter-based item noise.
+GENERATOR_VERSION = 2
+
+
+def stream_versions() -> dict:
+    """The generator behind every random stream of a run on this task (for run.json)."""
+    icl = f"minimal-icl/{GENERATOR_VERSION}"
+    return {"world": "numpy-PCG64", "init": "numpy-PCG64", "data": icl, "eval": icl}
 
 
 @njit(cache=True)
@@ -72,15 +83,16 @@ def _sample_class(state, cum_pi, uniform_pi, K):
 
 @njit(cache=True)
 def _gen_batch(content, target, class_ids, label_ids, kind, shift,
-               means, label_vecs, cum_pi, novel_means, key, start, P,
-               N, B_exist, B_novel, p_novel, p_bursty, eps, no_repeats, flip, uniform_pi,
-               draw_novel):
+               means, label_vecs, cum_pi, novel_means, noise, key, start, P,
+               N, B_exist, B_novel, p_novel, p_bursty, eps, no_repeats, flip, uniform_pi):
     """Fill one generator call of ``content.shape[0]`` sequences (indices start, start+1, ...).
 
     content (nb, 2N+1, D) float32 token contents; the positional one-hot of token t sits at
     index shift + t of a P-dim block (not materialised here).  target (nb,); class_ids /
     label_ids (nb, N+1) with the target in column N (novel classes are reported as K + c);
-    kind (nb,); shift (nb,).
+    kind (nb,); shift (nb,).  ``novel_means`` (K_c, D) and ``noise`` (nb, (N+1)·D, already
+    scaled by ε/√D; item j of sequence b uses noise[b, jD:(j+1)D]) are drawn by the caller
+    (:func:`_draw_gaussians`), so that their vectorised fill runs in its own compiled body.
     """
     nb = content.shape[0]
     T = content.shape[1]
@@ -89,16 +101,10 @@ def _gen_batch(content, target, class_ids, label_ids, kind, shift,
     L = label_vecs.shape[0]
     Kc = novel_means.shape[0]
     scale = 1.0 / math.sqrt(1.0 + eps * eps)
-    inv_sqrt_d = 1.0 / math.sqrt(D)
     state = np.empty(1, np.uint64)
-    if draw_novel:
-        state[0] = _mix64(key ^ _NOVEL_TAG)
-        flat = novel_means.reshape(Kc * D)
-        _fill_normal(state, flat, inv_sqrt_d)
     perm = np.empty(L, np.int64)
     ctx = np.empty(N, np.int64)
     chosen = np.empty(N, np.int64)
-    noise = np.empty(D, np.float64)
     n_shift = P - T + 1
     for b in range(nb):
         state[0] = _mix64(key ^ _mix64(np.uint64(start + b + 1) * _SEQ_MULT))
@@ -145,11 +151,11 @@ def _gen_batch(content, target, class_ids, label_ids, kind, shift,
         tb = content[b]
         for j in range(N + 1):
             c = ctx[j] if j < N else tcls
-            _fill_normal(state, noise, eps * inv_sqrt_d)
             row = tb[2 * j]
             mu = novel_means[c] if k == 2 else means[c]
+            nz = noise[b, j * D:(j + 1) * D]
             for e in range(D):
-                row[e] = (mu[e] + noise[e]) * scale
+                row[e] = (mu[e] + nz[e]) * scale
             lab = c % L
             if flip:
                 lab = (lab + 1) % L
@@ -162,6 +168,28 @@ def _gen_batch(content, target, class_ids, label_ids, kind, shift,
                     row[e] = lv[e]
             else:
                 target[b] = lab
+
+
+def _draw_gaussians(key: int, n: int, start: int, c, draw_novel: bool, buffers: dict):
+    """The Gaussian draws of one generator call: the call's novel class means (K_c × D,
+    N(0, 1/D)) and the item noise of sequences start … start+n−1 (N(0, ε²/D)).  Noise entry j of
+    sequence i is draw i·(N+1)·D + j of a counter-based stream of the call key, so a sequence
+    does not depend on how many others are drawn."""
+    M = (c.N + 1) * c.D
+    noise = buffers.get(("noise", n, M))
+    if noise is None:
+        noise = np.empty((n, M), np.float64)
+        if n <= 4096:                    # training batches reuse their buffer
+            if len(buffers) > 8:
+                buffers.clear()
+            buffers[("noise", n, M)] = noise
+    _fill_normal_ctr(np.uint64(mix64(int(key) ^ int(_NOISE_TAG))), noise.reshape(n * M),
+                     c.eps / math.sqrt(c.D), np.uint64(start * M))
+    novel = np.empty((c.K_novel if draw_novel else 1, c.D), np.float64)
+    if draw_novel:
+        _fill_normal_ctr(np.uint64(mix64(int(key) ^ int(_NOVEL_TAG))), novel.reshape(-1),
+                         1.0 / math.sqrt(c.D), np.uint64(0))
+    return novel, noise
 
 
 # ----------------------------------------------------------------------------------------------
@@ -288,12 +316,15 @@ class ICLTask:
     def __init__(self, config: TaskConfig | None = None, seeds: Seeds | int = 0, warn=True):
         config = TaskConfig() if config is None else config
         if not isinstance(config, TaskConfig):
-            raise TypeError(f"config must be a TaskConfig, got {type(config).__name__}")
+            raise ConfigTypeError("config", type(config).__name__, "must be a TaskConfig")
         if isinstance(seeds, Seeds):
             self.seeds = seeds
         else:
             self.seeds = Seeds(seed=check_seed("seed", seeds))
         self.config = config
+        check_memory("task", f"K={config.K}, n_eval={config.n_eval}, batch_size="
+                     f"{config.batch_size}", config.memory_bytes(), "the world and the four "
+                     "evaluation sets")
         if warn:
             for msg in config.warnings():
                 warnings.warn(msg, ConfigWarning, stacklevel=2)
@@ -310,10 +341,11 @@ class ICLTask:
         self._data_key = self.seeds.key("data")
         self._eval_key = self.seeds.key("eval")
         self._eval_cache: dict[str, Batch] = {}
+        self._buffers: dict = {}
 
     # -- split settings -----------------------------------------------------------------------
     def split_settings(self, split: str) -> dict:
-        """Generator settings of a split (see spec §5 for the evaluation sets)."""
+        """Generator settings of a split (docs/task.md, "Evaluation sets")."""
         c = self.config
         b_exist = c.B if c.B >= 1 else c.N // 2
         if split in ("train", "test"):
@@ -340,12 +372,12 @@ class ICLTask:
             lab = np.empty((n, c.N + 1), np.int32)
             kind = np.empty(n, np.int8)
             shift = np.empty(n, np.int32)
-        draw_novel = settings["p_novel"] > 0.0
-        novel = np.empty((c.K_novel if draw_novel else 1, c.D), np.float64)
+        novel, noise = _draw_gaussians(key, n, start, c, settings["p_novel"] > 0.0,
+                                       self._buffers)
         _gen_batch(content, target, cls, lab, kind, shift, self.means, self.label_vectors,
-                   self._cum_pi, novel, np.uint64(key), start, c.P, c.N, settings["B_exist"],
-                   c.B_novel, settings["p_novel"], settings["p_bursty"], c.eps, c.no_repeats,
-                   settings["flip"], self._uniform_pi, draw_novel)
+                   self._cum_pi, novel, noise, np.uint64(key), start, c.P, c.N,
+                   settings["B_exist"], c.B_novel, settings["p_novel"], settings["p_bursty"],
+                   c.eps, c.no_repeats, settings["flip"], self._uniform_pi)
         return Batch(content, target, cls, lab, kind, shift, c.N, c.P, c.D, c.L, c.K, split)
 
     # -- public API ---------------------------------------------------------------------------
@@ -368,6 +400,8 @@ class ICLTask:
         evaluation split returns the first n sequences of that (fixed) evaluation set.
         """
         n = check_int("n", n, lo=1, hi=TaskConfig.LIMITS["n_eval"])
+        check_memory("n", n, n * self.config.bytes_per_sequence(), f"{n} sequences",
+                     per_unit=self.config.bytes_per_sequence())
         if split == "train":
             return self.batch(step, batch_size=n)
         settings = self.split_settings(split)

@@ -1,4 +1,4 @@
-"""Progress measures of network.md §3 (and the induction-head strength), from attention patterns
+"""Progress measures of docs/network.md ("Progress measures") (and the induction-head strength), from attention patterns
 and logits.  Averages run over the IC set; with several heads the measure of the most
 induction-like head (the maximum over heads) is reported."""
 

@@ -1,6 +1,6 @@
 """Plain NumPy implementation of the task generator (slow, obviously correct).
 
-It follows ``spec/task.md`` line by line with a NumPy ``Generator``: a Python loop over sequences
+It follows the generator of docs/task.md step by step with a NumPy ``Generator``: a Python loop over sequences
 for the sampling structure (``rng.choice``, ``rng.permutation``) and vectorised token assembly.
 It draws from a different random stream than the compiled kernel, so the tests compare the two
 through exact invariants and distributions, and the benchmark uses it as the speed reference.

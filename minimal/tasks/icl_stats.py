@@ -1,4 +1,4 @@
-"""Measured vs expected statistical invariants of the task generator (``task.md`` §7).
+"""Measured vs expected statistical invariants of the task generator (docs/task.md, "Invariants").
 
 :func:`exact_checks` verifies the per-sequence invariants (one boolean per sequence and rule);
 :func:`task_statistics` measures the statistical ones on many sequences and returns rows of
@@ -7,7 +7,7 @@
 
 Overlap statistics are compared with their expectation *given this world* (e.g. E[‖x‖² | class k]
 = (‖μ_k‖² + ε²)/(1+ε²)), which is exact for any finite D and K; the table also prints the
-world-averaged value from the spec (1, 1/(1+ε²), 0).
+world-averaged value of docs/task.md (1, 1/(1+ε²), 0).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats as sps
+
+from ..env import check_memory
 
 from .icl import KIND_BURSTY, KIND_NONBURSTY, KIND_NOVEL, Batch, ICLTask
 
@@ -39,7 +41,7 @@ class StatRow:
 
 
 def exact_checks(task: ICLTask, batch: Batch) -> dict[str, np.ndarray]:
-    """Per-sequence booleans for the exact invariants 1–4 of ``task.md`` §7."""
+    """Per-sequence booleans for the exact invariants 1–4 of docs/task.md ("Invariants")."""
     c = task.config
     N, P, T, L = c.N, c.P, c.T, c.L
     tok = batch.tokens
@@ -156,8 +158,10 @@ def collect(task: ICLTask, split: str, n: int) -> Batch:
 
 def task_statistics(task: ICLTask, n: int = 20_000, split: str = "train",
                     batch: Batch | None = None) -> list[StatRow]:
-    """Measure the invariants of ``task.md`` §7 on ``n`` sequences of ``split``."""
+    """Measure the invariants of docs/task.md on ``n`` sequences of ``split``."""
     c = task.config
+    per_seq = 2 * (c.bytes_per_sequence() + c.T * c.d * 4 + c.T * c.T * 8)
+    check_memory("n", n, n * per_seq, f"measuring {n} sequences", per_unit=per_seq)
     b = collect(task, split, n) if batch is None else batch
     s = task.split_settings(b.split)
     N, _P, D, K, L = c.N, c.P, c.D, c.K, c.L

@@ -1,4 +1,4 @@
-"""Two-hop knowledge graph of Yao et al. / Wang et al. (cot.md §1–§5, §10).
+"""Two-hop knowledge graph of Yao et al. / Wang et al. (docs/cot.md).
 
 World: entities E, relations R; every head h has k_out distinct relations, each (h, r) a tail
 uniform on E (self-loops allowed), giving the atomic fact map F(h, r) = t.  A fraction of the
@@ -137,7 +137,7 @@ class TwoHopWorld:
         return {"h": q[:, 0], "r1": q[:, 1], "r2": q[:, 2], "b": q[:, 3], "t": q[:, 4],
                 "index": np.full(len(idx), -1)}
 
-    # -- token sequences (cot.md §3) ----------------------------------------------------------
+    # -- token sequences (docs/cot.md) ----------------------------------------------------------
     def vocab_size(self) -> int:
         return self.cfg.n_entities + self.cfg.n_relations + len(SPECIALS)
 

@@ -5,41 +5,44 @@ function returning a tuple, via common-subexpression elimination and SymPy's Pyt
 same text ``lambdify`` would produce, without hand-copied formulas).  The generated source is
 written to a cache directory keyed by a hash of the model's definition and imported from there,
 so later processes skip both SymPy and recompilation (Numba's own cache sits next to the file).
+Each cached module carries the SHA-256 of its text and is verified before it is imported (a torn
+or tampered file is regenerated, never executed), and only a directory owned by the user and
+writable by nobody else is used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import sympy as sp
 from numba import njit
 from sympy.printing.pycode import PythonCodePrinter
 
+from ..env import cache_dir
 from ..runs import atomic_write_bytes
 
 
-def cache_dir() -> Path:
-    """``$MINIMAL_CACHE_DIR`` or ``$XDG_CACHE_HOME/minimal`` (default ``~/.cache/minimal``)."""
-    env = os.environ.get("MINIMAL_CACHE_DIR")
-    if env:
-        d = Path(env)
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        d = Path(base) / "minimal"
+_HEADER = "# minimal generated module; sha256 of the rest: "
+
+
+def _seal(src: str) -> bytes:
+    """The module text with a first line holding the SHA-256 of the rest."""
+    return (_HEADER + hashlib.sha256(src.encode()).hexdigest() + "\n" + src).encode()
+
+
+def _intact(path: Path) -> bool:
+    """Whether a cached module still matches the hash written with it."""
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        probe = d / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        data = path.read_bytes()
     except OSError:
-        d = Path(tempfile.gettempdir()) / f"minimal-cache-{os.getuid() if hasattr(os, 'getuid') else 0}"
-        d.mkdir(parents=True, exist_ok=True)
-    return d
+        return False
+    head, _, rest = data.partition(b"\n")
+    text = head.decode("ascii", "replace")
+    return (text.startswith(_HEADER) and
+            hashlib.sha256(rest).hexdigest() == text[len(_HEADER):].strip())
 
 
 class _Printer(PythonCodePrinter):
@@ -79,12 +82,12 @@ def compile_lazy(name: str, key_material: str, build, extra: str = ""):
     modname = f"minimal_gen_{name}_{h}"
     if modname not in sys.modules:
         path = cache_dir() / f"{modname}.py"
-        if not path.exists():
+        if not _intact(path):          # missing, torn or tampered with: regenerate
             inputs, outputs = build()
             src = generate_source("_py_" + name, inputs, outputs)
             src += (f"\n\nfrom numba import njit\nimport numpy as np\n"
                     f"FN = _py_{name}_jit = njit(cache=True)(_py_{name})\n\n" + extra + "\n")
-            atomic_write_bytes(path, src.encode())
+            atomic_write_bytes(path, _seal(src))
         spec = importlib.util.spec_from_file_location(modname, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[modname] = mod

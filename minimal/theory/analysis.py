@@ -28,11 +28,6 @@ ETA = sp.symbols("eta_beta eta_alpha eta_xi", positive=True)
 T_SYM, TAU = sp.symbols("t tau", positive=True)
 
 
-def _origin_subs(alpha_xi_zero=True):
-    (b1, al, xi), _, _ = symbols_and_loss()
-    return {al: 0, xi: 0}
-
-
 # ----------------------------------------------------------------------------------------------
 # stationary structure
 # ----------------------------------------------------------------------------------------------
@@ -221,7 +216,7 @@ def knob_signs() -> dict:
 
 
 def plateau_box(quick: bool = False) -> list[NestedLogitsConfig]:
-    """The acceptance box of minimal_models.md b.3: w₀ ≤ 0.5, L ≥ n + 2, rates within 5×."""
+    """The acceptance box of docs/theory.md ("Plateau time"): w₀ ≤ 0.5, L ≥ n + 2, rates within 5×."""
     Ns = (4, 8) if quick else (4, 8, 16)
     Bs = (1, 2)
     epss = (0.0, 0.5) if quick else (0.0, 0.3, 1.0)

@@ -1,4 +1,4 @@
-"""Reddy's three-nested-logits model (minimal_models.md §b), defined once in SymPy.
+"""Reddy's three-nested-logits model (docs/theory.md), defined once in SymPy.
 
 Parameters θ = (β₁, α, ξ) with N, L, B, ε as symbols; n = N/B:
 

@@ -1,4 +1,4 @@
-"""Singh et al.'s three-factor toy (minimal_models.md §c) and its scalar analogue.
+"""Singh et al.'s three-factor toy (docs/theory.md) and its scalar analogue.
 
 * Tensor toy: rank-1 three-way factorisation T* = a*⊗b*⊗c* (d = 20) fitted by full-batch GD
   with learning rate 1; *clamping* resets the clamped factor(s) to their targets after every

@@ -30,8 +30,8 @@ import numpy as np
 
 from .._signals import StopSignals
 from ..config import from_dict, to_dict
-from ..errors import (EXIT_OK, ConfigError, NonFiniteState, RunDirError, RunFailed, RunWarning,
-                      exit_status_for_signal)
+from ..errors import (EXIT_OK, ConfigError, NonFiniteState, RunCollapsed, RunDirError,
+                      RunWarning, exit_status_for_signal)
 from ..progress import Progress
 from ..runs import Run, nonfinite_arrays
 from .config import TrainConfig
@@ -66,11 +66,16 @@ class TrainResult:
         return EXIT_OK
 
 
-def resume_config(out, cls, overrides: Iterable = ()):
+def resume_config(out, cls, overrides: Iterable = (), kind: str | None = None):
     """The config saved in ``out``'s run.json (an older run's missing fields take their
-    defaults), with ``overrides`` applied: what ``--resume`` alone continues."""
+    defaults), with ``overrides`` applied: what ``--resume`` alone continues.  ``kind``: the
+    run kind expected (another kind is an error)."""
     from ..config import apply_overrides
+    if out is None or str(out).strip() == "":
+        raise RunDirError("--resume needs --out (the run directory to continue)")
     run = Run.open(out)
+    if kind is not None and run.manifest.get("kind") != kind:
+        raise RunDirError(f"{out} holds a {run.manifest.get('kind')!r} run, not {kind!r}")
     try:
         cfg = from_dict(cls, run.config)
     except ConfigError as err:
@@ -113,6 +118,7 @@ def run_learner(learner: Learner, train: TrainConfig, *, kind: str, config=None,
                 out=None, resume: bool = False, force: bool = False, progress: bool = True,
                 snapshots: bool = False, stop_after: int | None = None,
                 callback: Callable | None = None, resolved: Mapping | None = None,
+                extra: Mapping | None = None,
                 allow_changes: Iterable[str] = RESUMABLE_CHANGES,
                 postfix: Iterable[str] = (), desc: str = "") -> TrainResult:
     """Train ``learner`` to ``train.steps`` (see the module docstring).
@@ -122,7 +128,8 @@ def run_learner(learner: Learner, train: TrainConfig, *, kind: str, config=None,
     ``stop_after``: stop (as if interrupted) after that many steps *from the starting point*
     (tests).  ``snapshots``: keep a copy of the parameters (the learner's ``params``, else its
     whole state) at every evaluation in ``result.metrics['snapshots']``.  ``callback(step, row, learner)`` runs after each
-    evaluation.  ``postfix``: metric names shown beside the progress bar.
+    evaluation.  ``postfix``: metric names shown beside the progress bar.  ``extra``: further
+    run.json entries (e.g. ``generators``, the version of every random stream).
     """
     from ..env import tune_malloc
     tune_malloc()
@@ -131,13 +138,31 @@ def run_learner(learner: Learner, train: TrainConfig, *, kind: str, config=None,
         raise ValueError("a learner's columns must start with 'step' and contain 'wall_s'")
     run = None
     ckpt = None
+    def acceptable(ck) -> None:
+        bad = nonfinite_arrays(ck.arrays)
+        if bad:
+            raise RunDirError(f"{out}: the checkpoint holds non-finite values in "
+                              f"{', '.join(bad[:4])} (step {ck.step}); refusing to resume a "
+                              "diverged run")
+        if train.steps < ck.step:
+            raise ConfigError("train.steps", train.steps,
+                              f"must be ≥ the checkpoint step {ck.step} to resume")
+
     if out is not None:
         if resume:
+            gens = (extra or {}).get("generators")
+            if gens is not None:
+                saved = Run.open(out).manifest.get("generators")
+                if saved is not None and saved != gens:
+                    raise RunDirError(f"{out} was written with the random streams {saved}; this "
+                                      f"version draws {gens}: resuming would change the data "
+                                      "mid-run (start again with --force)")
             run, ckpt = Run.resume(out, kind, config, columns=cols, allow_changes=allow_changes,
                                    normalise=_normaliser(config) if config is not None
-                                   else None)
+                                   else None, check=acceptable)
         else:
-            run = Run.create(out, kind, config, seeds, cols, resolved=resolved, force=force)
+            run = Run.create(out, kind, config, seeds, cols, resolved=resolved, force=force,
+                             extra=extra)
     elif resume:
         raise RunDirError("--resume needs --out (the run directory to continue)")
     t_start = time.perf_counter()
@@ -151,14 +176,6 @@ def run_learner(learner: Learner, train: TrainConfig, *, kind: str, config=None,
     stop_signal = None
     try:
         if ckpt is not None:
-            bad = nonfinite_arrays(ckpt.arrays)
-            if bad:
-                raise RunDirError(f"{out}: the checkpoint holds non-finite values in "
-                                  f"{', '.join(bad[:4])} (step {ckpt.step}); refusing to "
-                                  "resume a diverged run")
-            if train.steps < ckpt.step:
-                raise ConfigError("train.steps", train.steps,
-                                  f"must be ≥ the checkpoint step {ckpt.step} to resume")
             learner.load_state(ckpt.arrays)
             step = ckpt.step
             stats = StepStats.from_meta(ckpt.meta)
@@ -185,12 +202,12 @@ def run_learner(learner: Learner, train: TrainConfig, *, kind: str, config=None,
                 history.setdefault(k, []).append(v)
             if run is not None:
                 run.log({k: v for k, v in row.items() if k in cols})
-            if at > 0:
+            if at > 0 and not seen_warnings:
                 msg = learner.collapse(row)
-                if msg and msg not in seen_warnings:
+                if msg:
                     seen_warnings.append(msg)
                     if train.stop_on_collapse:
-                        raise RunFailed(f"{msg} at step {at} (train.stop_on_collapse)")
+                        raise RunCollapsed(f"{msg} at step {at} (train.stop_on_collapse)")
                     if run is not None:
                         run.warn(msg, step=at)
                     else:

@@ -1,6 +1,6 @@
 """Optimisers over a dict of parameter arrays (updated in place).
 
-* :class:`SGD` — plain SGD with the spec's multiplicative weight decay, not scaled by the learning
+* :class:`SGD` — plain SGD with multiplicative weight decay (docs/network.md), not scaled by the learning
   rate: θ ← (1 − wd) θ − η g (docs/network.md).
 * :class:`Adam` — Adam with the same decoupled multiplicative decay.
 

@@ -1,0 +1,1 @@
+"""Studies built from the model families (each a library function, a CLI command and figures)."""
