@@ -40,7 +40,7 @@ class TSAMConfig:
     gate_weight_decay: float = 0.0  #: decoupled (AdamW) decay of the gates per unit gate_lr
     gates: str = "separate"       #: separate (ρ_a, ρ₁, ρ₂) or lookup (ρ_a = ρ₁ = ρ₂)
     warmup_steps: int = 2000      #: linear warm-up of η and gate_lr (0: none)
-    init_std: float = 0.1         #: std of the stores' initial entries (0: the spec's zeros)
+    init_std: float = 0.1         #: std of the stores' initial entries (0: all-zero stores)
     bridge_topk: int = 16         #: bridges mixed by the no-CoT second hop
     batch_size: int = 512
     layout: str = "sparse"        #: sparse (rows for the keys training can touch) or dense
