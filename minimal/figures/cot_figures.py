@@ -154,8 +154,8 @@ def noise_plot(d: dict):
     ax.set_ylabel(f"accuracy at step {d['params']['steps']:,}")
     ax.set_ylim(-0.02, 1.05)
     ax.legend(fontsize=7, loc="lower left")
-    ax.set_title("Level 1, measured (rates set from ID and training observables only;\n"
-                 "OOD values are predictions, mean ± sd over seeds)", fontsize=9)
+    ax.set_title("Level 1, measured at its defaults (no OOD value set any parameter:\n"
+                 "OOD values are predictions; mean ± sd over seeds)", fontsize=9)
     ax0.plot(d["level0_x"], d["level0"], "k-", lw=1.5, label="Level 0: OOD two-hop at 20k")
     ax0.plot(list(PAPER_OOD), list(PAPER_OOD.values()), "r*", ms=12,
              label="paper anchors (Level 0 is fitted to them)")
@@ -163,7 +163,8 @@ def noise_plot(d: dict):
     ax0.set_title("Level 0: CALIBRATED description\n(fitted to both anchors; not a prediction)",
                   fontsize=9)
     ax0.legend(fontsize=7, loc="lower left")
-    fig.suptitle("OOD two-hop accuracy vs second-hop noise", fontsize=10)
+    fig.suptitle(f"ID and OOD two-hop accuracy vs second-hop noise (λ = 7.2, seeds "
+                 f"{d['params']['seeds'][0]}–{d['params']['seeds'][-1]})", fontsize=10)
     return fig
 
 
