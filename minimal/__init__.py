@@ -14,7 +14,11 @@ from __future__ import annotations
 import importlib
 
 from ._version import __version__
-from .env import ensure_numba_cache
+from .env import ensure_numba_cache, limit_threads
+
+# one thread per process for tiny networks (docs/architecture.md, "Threads and caches"): only
+# defaults, and effective only when NumPy has not been imported yet
+limit_threads()
 
 # a read-only install caches compiled kernels in a private writable directory instead
 ensure_numba_cache()

@@ -172,3 +172,86 @@ def _cross_entropy(logits, y):
             d[c] *= f
         d[y[b]] -= inv_nb
     return total / nb, dlog, correct
+
+
+# ----------------------------------------------------------------------------------------------
+# direct BLAS matrix products
+# ----------------------------------------------------------------------------------------------
+#
+# ``np.dot`` inside Numba needs contiguous operands and a fresh or contiguous output; the
+# network kernels need products of sub-blocks (a column range of a weight matrix, the rows of
+# one sequence) and accumulation into gradients.  ``_gemm`` calls the BLAS entry point Numba's
+# own ``np.dot`` uses (``numba_xxgemm``, SciPy's BLAS) with explicit leading dimensions and
+# α, β; it is an external symbol, so the kernels that use it stay cacheable.
+
+def _gemm(ta, tb, alpha, A, B, beta, C):
+    """C ← α op(A) op(B) + β C for 2-D arrays with unit stride along their rows (op = transpose
+    when ``ta`` / ``tb``); the row strides may be anything (sub-blocks of larger arrays).
+    Shapes must agree (checked).  Pure-NumPy body for ``NUMBA_DISABLE_JIT=1``."""
+    a = A.T if ta else A
+    b = B.T if tb else B
+    if a.shape[1] != b.shape[0] or C.shape != (a.shape[0], b.shape[1]):
+        raise ValueError("_gemm: shapes do not agree")
+    C[...] = alpha * (a @ b) + (beta * C if beta != 0 else 0.0)
+
+
+@overload(_gemm, jit_options={"fastmath": _FM})
+def _gemm_impl(ta, tb, alpha, A, B, beta, C):
+    from numba.np.linalg import _BLAS
+    xxgemm = _BLAS().numba_xxgemm(C.dtype)
+    f32 = C.dtype == types.float32
+    kind = ord("s") if f32 else ord("d")
+    sdt = np.float32 if f32 else np.float64
+
+    def impl(ta, tb, alpha, A, B, beta, C):
+        m, n = C.shape
+        k = A.shape[0] if ta else A.shape[1]
+        if (A.shape[1] if ta else A.shape[0]) != m or (B.shape[0] if tb else B.shape[1]) != n \
+                or (B.shape[1] if tb else B.shape[0]) != k:
+            raise ValueError("_gemm: shapes do not agree")
+        if m == 0 or n == 0:
+            return
+        isz = C.itemsize
+        if A.strides[1] != isz or B.strides[1] != isz or C.strides[1] != isz:
+            raise ValueError("_gemm: rows must have unit stride")
+        sv = np.empty(2, sdt)
+        sv[0] = alpha
+        sv[1] = beta
+        # row-major C = op(A) op(B) is column-major Cᵀ = op(B)ᵀ op(A)ᵀ: swap the operands
+        xxgemm(kind, ord("t") if tb else ord("n"), ord("t") if ta else ord("n"), n, m, k,
+               sv[0:].ctypes, B.ctypes, max(B.strides[0] // isz, B.shape[1], 1),
+               A.ctypes, max(A.strides[0] // isz, A.shape[1], 1), sv[1:].ctypes, C.ctypes,
+               max(C.strides[0] // isz, n, 1))
+    return impl
+
+
+@njit(cache=True, fastmath=_FM)
+def _relu_layer_to(X, W, bias, Zm, Hm):
+    """:func:`_relu_layer` writing the product straight into ``Zm`` (BLAS, no temporaries)."""
+    _gemm(False, True, 1.0, X, W, 0.0, Zm)
+    nb, w = Zm.shape
+    for b in range(nb):
+        z = Zm[b]
+        h = Hm[b]
+        for e in range(w):
+            v = z[e] + bias
+            z[e] = v
+            h[e] = v if v > 0.0 else 0.0
+
+
+@njit(cache=True, fastmath=_FM)
+def _relu_layer_bwd_to(dH, Zm, X, W, gW, dX):
+    """Backward of :func:`_relu_layer_to`: dH is overwritten by ∂ℒ/∂Z, gW = dZᵀ X and
+    dX = dZ W are written in place; returns ∂ℒ/∂bias."""
+    nb, w = dH.shape
+    sb = 0.0
+    for b in range(nb):
+        dz = dH[b]
+        z = Zm[b]
+        for e in range(w):
+            v = dz[e] if z[e] > 0.0 else 0.0
+            dz[e] = v
+            sb += v
+    _gemm(True, False, 1.0, dH, X, 0.0, gW)
+    _gemm(False, False, 1.0, dH, W, 0.0, dX)
+    return sb

@@ -9,6 +9,7 @@ import os
 import random
 import sys
 
+import minimal  # noqa: F401  (first: caps BLAS/Numba threads before NumPy loads)
 from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, os.path.dirname(__file__))

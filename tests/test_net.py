@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
+from numba import njit
 
+from minimal._numerics import _gemm
 from minimal.config import Seeds, apply_overrides
 from minimal.tasks import icl_measures as M
 from minimal.nets import reference as ref
@@ -415,3 +417,73 @@ def test_fig3_run_shows_abrupt_icl_transition(tmp_path):
     # abrupt: from < 0.3 to > 0.8 within 2,000 steps
     assert step[np.flatnonzero(ic > 0.8)[0]] - step[np.flatnonzero(ic < 0.3)[-1]] <= 2000
     assert 3000 < step[jump] < 9000
+
+
+# --- performance machinery: the BLAS helper and the phase kernels ------------------------------
+
+@njit(cache=True)
+def _gemm_call(ta, tb, alpha, A, B, beta, C):
+    _gemm(ta, tb, alpha, A, B, beta, C)
+
+
+@settings(max_examples=40)
+@given(st.integers(1, 9), st.integers(1, 9), st.integers(1, 9), st.booleans(), st.booleans(),
+       st.sampled_from([0.0, 1.0, -0.5]), st.sampled_from(["float32", "float64"]),
+       st.integers(0, 3), st.integers(0, 2**16))
+def test_gemm_on_sub_blocks_matches_numpy(m, n, k, ta, tb, beta, dtype, pad, seed):
+    """_gemm on strided sub-blocks (row strides larger than the row), with transposes and
+    accumulation, equals the NumPy product; entries outside the output block are untouched."""
+    rng = np.random.default_rng(seed)
+    big = lambda r, c: rng.standard_normal((r + pad + 1, c + pad + 2)).astype(dtype)
+    Ab, Bb, Cb = big(*((k, m) if ta else (m, k))), big(*((n, k) if tb else (k, n))), big(m, n)
+    A = Ab[1:1 + (k if ta else m), pad:pad + (m if ta else k)]
+    B = Bb[pad:pad + (n if tb else k), 1:1 + (k if tb else n)]
+    C = Cb[pad:pad + m, 2:2 + n]
+    before = Cb.copy()
+    want = 1.5 * ((A.T if ta else A).astype(np.float64) @ (B.T if tb else B).astype(np.float64)) \
+        + beta * C.astype(np.float64)
+    _gemm_call(ta, tb, 1.5, A, B, beta, C)
+    eps = np.finfo(dtype).eps
+    scale = (np.abs(A).max() * np.abs(B).max() * k * 1.5 + abs(beta) * np.abs(before).max())
+    np.testing.assert_allclose(C, want, rtol=0, atol=8 * k * eps * scale + 1e-300)
+    mask = np.ones(Cb.shape, bool)
+    mask[pad:pad + m, 2:2 + n] = False
+    np.testing.assert_array_equal(Cb[mask], before[mask])
+
+
+def test_phase_kernels_compose_to_the_step():
+    """The phases the roofline times, called one after another, are the training step: same
+    loss and bit-identical gradients; the FLOP model covers exactly those phases."""
+    from minimal.nets import _kernels as K
+    cfg = TaskConfig()
+    task = ICLTask(cfg, 0)
+    net = AttentionNet(NetConfig(), cfg)
+    p = net.init(np.random.default_rng(3))
+    b = task.batch(0, batch_size=32)
+    loss, g, nc = net.loss_and_grads(p, b)
+    C, pos, y = net._inputs(b)
+    ws = net._workspace(32)
+    H = net.net.heads
+    gg = {k: np.empty_like(v) for k, v in p.items()}
+    K._fused2_form_A(p["W_Q"], p["W_K"], H, ws[K._I_A])
+    K._fused2_layer1(C, pos, net.P, p["W_V"], H, ws)
+    K._fused2_layer2(pos, net.P, p["W_V"], H, ws)
+    loss2, dlog, nc2 = K._fused2_mlp_loss(p["mlp_W"], p["mlp_b"], p["W_out"], y, ws)
+    dh0 = K._fused2_mlp_bwd(dlog, p["mlp_W"], p["W_out"], gg["mlp_W"], gg["mlp_b"],
+                            gg["W_out"], ws)
+    ws[K._I_DA][:] = 0.0
+    gg["W_V"][:] = 0.0
+    K._fused2_layer2_bwd(pos, net.P, p["W_V"], H, dh0, gg["W_V"], ws)
+    K._fused2_layer1_bwd(C, pos, net.P, p["W_V"], H, gg["W_V"], ws)
+    K._qk_grads(p["W_Q"], p["W_K"], ws[K._I_DA], H, gg["W_Q"], gg["W_K"])
+    assert loss2 == loss and nc2 == nc
+    for k in g:
+        np.testing.assert_array_equal(gg[k], g[k], err_msg=k)
+    flops = net.phase_flops(128)
+    assert set(flops) == {"form_A", "layer1", "layer2", "mlp_loss", "mlp_bwd", "layer2_bwd",
+                          "layer1_bwd", "qk_grads"}
+    assert net.flops_per_step(128) == pytest.approx(sum(flops.values()))
+    # the dominant terms: 30 products of d × d by the batch and the layer-1 content blocks
+    d, T, nb = cfg.d, cfg.T, 128
+    assert 0.9 < net.flops_per_step(nb) / (30 * 2 * nb * d * d + 2 * 2 * nb * T * 64 * 64
+                                           + 4 * 2 * nb * T * T * 64) < 1.1

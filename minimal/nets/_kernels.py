@@ -29,8 +29,8 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numerics import (_FM, _axpy, _cross_entropy, _dot, _relu_layer,  # noqa: F401
-                         _relu_layer_bwd)
+from .._numerics import (_FM, _axpy, _cross_entropy, _dot, _gemm, _relu_layer,  # noqa: F401
+                         _relu_layer_bwd, _relu_layer_bwd_to, _relu_layer_to, _vexp)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -369,95 +369,194 @@ def _backward_general(C0, pos0, P, A, WV, H, Us, R, Pat, V, rL, pL, mL, utL, dh0
 # ----------------------------------------------------------------------------------------------
 # fused two-layer path
 # ----------------------------------------------------------------------------------------------
+#
+# One training step in phases, each a kernel of its own (``minimal bench roofline`` times them):
+# the bilinear matrices A; layer 1 (content queries, causal patterns, the target's output);
+# layer 2 at the target; the MLP and the loss; then the backward of each in reverse and the
+# query/key gradients.  Products go to BLAS (``_gemm``: sub-blocks, accumulation in place);
+# all buffers live in a workspace allocated once per batch size.
+#
+# Layer 1 splits A into its blocks (content c, positions p; token u_i = e_{p_i} ⊕ c_i):
+#     s_ij = u_jᵀ A u_i = c_j·(A_cc c_i + A_cp[:, p_i]) + A_pc[p_j]·c_i + A_pp[p_j, p_i],
+# so the one large product is C A_ccᵀ (content × content), and per sequence two small
+# products give every score (the positions of a sequence are consecutive, p_0 … p_0+T−1, so
+# its rows of A_pc are one block).  The gradient has the same blocks:
+#     ∂ℒ/∂A = Σ_{b,i,k} ds_ik u_k u_iᵀ:  A_cc ← X1cᵀ C,  A_cp[:, p_i] ← X1c_i,  A_pc[p_k] ← Y_k,
+#     A_pp[p_k, p_i] ← ds_ik,  with X1c_i = Σ_k ds_ik c_k and Y_k = Σ_i ds_ik c_i.
+# The content is copied once per step into Cp, padded with zeros to Dp (a multiple of 16)
+# columns: the BLAS kernels run faster on such shapes, and every per-token dot or axpy is then
+# a whole number of SIMD vectors.  A d-vector v that meets tokens (v·u_k, Σ_k w_k u_k) is kept
+# in a row of width dpad = P + Dp (the extra entries zero), so that its content part v[P:P+Dp]
+# lines up with the padded content.
+
+#: names of the workspace arrays, in order (see :func:`alloc_fused2_workspace`)
+WS_FUSED2 = ("Cp", "RC", "Pat1", "DS", "X1c", "Y1", "zt", "u1t", "r2", "gam", "GU", "p2",
+             "y0", "y1", "m2", "A", "dA", "Accp", "APC", "dAcc", "accP", "Hs", "Z",
+             "EU", "ds2", "Fu", "vec", "vec_h", "sq", "sq_i", "ACP", "APP", "accC", "dgam",
+             "logits")
+
+
+_WS = {name: i for i, name in enumerate(WS_FUSED2)}
+_I_PAT1, _I_P2, _I_A, _I_DA = _WS["Pat1"], _WS["p2"], _WS["A"], _WS["dA"]
+_I_HS, _I_Z, _I_VEC, _I_LOGITS = _WS["Hs"], _WS["Z"], _WS["vec"], _WS["logits"]
+
+
+def _pad16(n):
+    return max(16, -(-n // 16) * 16)
+
+
+def alloc_fused2_workspace(H, nb, T, D, d, M, L, dtype):
+    """Workspace tuple of :func:`_step_fused2` and the phase kernels (allocated once per batch
+    size and reused, so that a step allocates no large temporaries)."""
+    P = d - D
+    Dp = _pad16(D)
+    dp = _pad16(P + Dp)                  # rows 64-byte aligned for the BLAS kernels
+    nbk = min(nb, 16)
+    shapes = {"Cp": (nb, T, Dp), "RC": (H, nbk, T, Dp), "Pat1": (H, nb, T, T),
+              "DS": (T, T), "X1c": (min(nb, max(1, 136 // T)), T, Dp), "Y1": (T, Dp),
+              "zt": (H, nb, dp),
+              "u1t": (nb, d), "r2": (H, nb, dp), "gam": (H, H, nb, dp), "GU": (H, H, nb, T),
+              "p2": (H, nb, T), "y0": (H, nb, dp), "y1": (H, H, nb, dp), "m2": (H, nb, d),
+              "A": (2, H, d, d), "dA": (2, H, d, d), "Accp": (H, Dp, Dp),
+              "APC": (H, max(P, 1), Dp), "dAcc": (Dp, Dp), "accP": (max(P, 1), Dp),
+              "Hs": (M + 1, nb, d), "Z": (max(M, 1), nb, d), "EU": (H, H, nb, T),
+              "ds2": (H, nb, T), "Fu": (H, nb, T), "vec": (8, nb, dp), "vec_h": (H, nb, dp),
+              "sq": (T * T,), "ACP": (H, max(P, 1), Dp),
+              "APP": (H, max(P, 1), max(P, 1)),
+              "accC": (max(P, 1), Dp), "dgam": (H, nb, dp), "logits": (nb, L)}
+    out = [np.zeros(T * T, np.int32) if n == "sq_i" else np.zeros(shapes[n], dtype)
+           for n in WS_FUSED2]
+    return tuple(out)
+
 
 @njit(cache=True, fastmath=_FM)
-def _forward_fused2(C, pos, P, A, WV, H, R1, Pat1, zt, ut, u1t, r2, gam, p2, y0, y1, m2):
-    """Two-layer forward without materialising layer 1's output; returns h0.
-
-    Every use of z^h_j = Σ_k p1_jk u_k is a weighted sum over j, so it is rewritten as
-    Σ_k (Σ_j w_j p1_jk) u_k: the content mixes z_j themselves are never formed.
-    """
+def _pad_content(C, Cp):
+    """Cp[b, t, :D] = C[b, t] (the padding columns of Cp stay zero)."""
     nb, T, D = C.shape
-    d = P + D
-    dv = d // H
-    t = T - 1
-    gu = np.empty(T, C.dtype)
-    v = np.empty(T, C.dtype)
-    # layer 1 patterns
-    for h in range(H):
-        _proj(A[0, h], C, pos, P, R1[h])
-        for b in range(nb):
-            Cb = C[b]
-            pb = pos[b]
-            for i in range(T):
-                srow = Pat1[h, b, i]
-                r = R1[h, b, i]
-                rc = r[P:]
-                for j in range(i + 1):
-                    srow[j] = _dot(rc, Cb[j]) + r[pb[j]]
-                _softmax_inplace(srow, i + 1)
-                for j in range(i + 1, T):
-                    srow[j] = 0.0
-    # layer-1 output at the target: u1t = u_t + concat_h W_V^h z^h_t
-    _dense_u_row(C, pos, P, t, ut)
-    u1t[:, :] = ut
-    for h in range(H):
-        zh = zt[h]
-        zh[:, :] = 0.0
-        for b in range(nb):
-            _mix_u(Pat1[h, b, t], C[b], pos[b], P, zh[b])
-        u1t[:, h * dv:(h + 1) * dv] += np.dot(zh, WV[0][h * dv:(h + 1) * dv].T)
-    # layer 2 at the target
-    h0 = u1t.copy()
-    for g in range(H):
-        np.dot(u1t, A[1, g].T, r2[g])
-        for h in range(H):
-            np.dot(np.ascontiguousarray(r2[g][:, h * dv:(h + 1) * dv]),
-                   WV[0][h * dv:(h + 1) * dv], gam[g, h])
-        for b in range(nb):
-            Cb = C[b]
-            pb = pos[b]
-            prow = p2[g, b]
-            _dots_u(r2[g, b], Cb, pb, P, prow)
-            for h in range(H):
-                _dots_u(gam[g, h, b], Cb, pb, P, gu)      # γ·u_k
-                for j in range(T):                         # γ·z_j = Σ_k p1_jk γ·u_k
-                    p1row = Pat1[h, b, j]
-                    s = 0.0
-                    for k in range(j + 1):
-                        s += p1row[k] * gu[k]
-                    prow[j] += s
-            _softmax_inplace(prow, T)
-            yr = y0[g, b]
-            yr[:] = 0.0
-            _mix_u(prow, Cb, pb, P, yr)
-            for h in range(H):
-                _combine(prow, Pat1[h, b], v)              # v_k = Σ_j p2_j p1_jk
-                y = y1[g, h, b]
-                y[:] = 0.0
-                _mix_u(v, Cb, pb, P, y)
-        m2[g] = y0[g]
-        for h in range(H):
-            m2[g][:, h * dv:(h + 1) * dv] += np.dot(y1[g, h], WV[0][h * dv:(h + 1) * dv].T)
-        h0[:, g * dv:(g + 1) * dv] += np.dot(m2[g], WV[1][g * dv:(g + 1) * dv].T)
-    return h0
+    for b in range(nb):
+        for t in range(T):
+            cp = Cp[b, t]
+            c = C[b, t]
+            for e in range(D):
+                cp[e] = c[e]
 
 
 @njit(cache=True, fastmath=_FM)
-def _dots_u(vec, Cb, pb, P, out):
-    """out[k] = vec · u_k for every token k of one sequence."""
-    vc = vec[P:]
-    for k in range(Cb.shape[0]):
-        out[k] = _dot(vc, Cb[k]) + vec[pb[k]]
+def _softmax_tri(S, E, scratch):
+    """Causal softmax of every row of the T × T block S (row i uses entries j ≤ i), in place;
+    the exponentials of the whole block are one call of the SIMD exp ``_vexp``.  Masked
+    entries come out exactly 0.  E, scratch: work arrays of length T·T."""
+    T = S.shape[0]
+    for i in range(T):
+        row = S[i]
+        mx = row[0]
+        for j in range(1, i + 1):
+            if row[j] > mx:
+                mx = row[j]
+        for j in range(i + 1):
+            row[j] -= mx
+        for j in range(i + 1, T):
+            row[j] = -100.0
+    _vexp(S.reshape(T * T), 0.0, E, scratch)
+    for i in range(T):
+        row = S[i]
+        o = i * T
+        tot = E[o]
+        for j in range(1, i + 1):
+            tot += E[o + j]
+        inv = 1.0 / tot
+        for j in range(i + 1):
+            row[j] = E[o + j] * inv
+        for j in range(i + 1, T):
+            row[j] = 0.0
 
 
 @njit(cache=True, fastmath=_FM)
-def _mix_u(w, Cb, pb, P, out):
-    """out (length d) += Σ_k w_k u_k over the tokens of one sequence."""
-    oc = out[P:]
+def _softmax_row(x, E, scratch):
+    """Max-subtracted softmax of the vector x in place (SIMD exp; E, scratch: work arrays of
+    at least len(x))."""
+    n = x.shape[0]
+    mx = x[0]
+    for j in range(1, n):
+        if x[j] > mx:
+            mx = x[j]
+    e = E[:n]
+    _vexp(x, mx, e, scratch[:n])
+    tot = e[0]
+    for j in range(1, n):
+        tot += e[j]
+    inv = 1.0 / tot
+    for j in range(n):
+        x[j] = e[j] * inv
+
+
+@njit(cache=True, fastmath=_FM)
+def _tok_dots(v, Cb, pb, P, out):
+    """out[k] = v · u_k for the tokens of one sequence (v: a row of width P + Dp)."""
+    vc = v[P:P + Cb.shape[1]]
     for k in range(Cb.shape[0]):
+        out[k] = _dot(vc, Cb[k]) + v[pb[k]]
+
+
+@njit(cache=True, fastmath=_FM)
+def _tok_mix(w, Cb, pb, P, n, out):
+    """out = Σ_{k<n} w_k u_k over the tokens of one sequence (overwrites the row out, of width
+    P + Dp)."""
+    for e in range(P):
+        out[e] = 0.0
+    oc = out[P:P + Cb.shape[1]]
+    row = Cb[0]
+    a = w[0]
+    for e in range(oc.shape[0]):
+        oc[e] = a * row[e]
+    for k in range(1, n):
         _axpy(oc, w[k], Cb[k])
+    for k in range(n):
         out[pb[k]] += w[k]
+
+
+@njit(cache=True, fastmath=_FM)
+def _tok_dots2(v, w, Cb, pb, P, out_v, out_w):
+    """:func:`_tok_dots` for two vectors in one pass over the tokens."""
+    Dp = Cb.shape[1]
+    vc = v[P:P + Dp]
+    wc = w[P:P + Dp]
+    for k in range(Cb.shape[0]):
+        c = Cb[k]
+        sv = vc[0] * c[0]
+        sw = wc[0] * c[0]
+        for e in range(1, Dp):
+            sv += vc[e] * c[e]
+            sw += wc[e] * c[e]
+        out_v[k] = sv + v[pb[k]]
+        out_w[k] = sw + w[pb[k]]
+
+
+@njit(cache=True, fastmath=_FM)
+def _tok_mix2(a, b, Cb, pb, P, n, out_a, out_b):
+    """:func:`_tok_mix` for two weight vectors in one pass over the tokens."""
+    Dp = Cb.shape[1]
+    for e in range(P):
+        out_a[e] = 0.0
+        out_b[e] = 0.0
+    oa = out_a[P:P + Dp]
+    ob = out_b[P:P + Dp]
+    c = Cb[0]
+    a0 = a[0]
+    b0 = b[0]
+    for e in range(Dp):
+        oa[e] = a0 * c[e]
+        ob[e] = b0 * c[e]
+    for k in range(1, n):
+        c = Cb[k]
+        ak = a[k]
+        bk = b[k]
+        for e in range(Dp):
+            oa[e] += ak * c[e]
+            ob[e] += bk * c[e]
+    for k in range(n):
+        out_a[pb[k]] += a[k]
+        out_b[pb[k]] += b[k]
 
 
 @njit(cache=True, fastmath=_FM)
@@ -474,100 +573,318 @@ def _combine(w, Pm, out):
 
 
 @njit(cache=True, fastmath=_FM)
-def _backward_fused2(C, pos, P, A, WV, H, R1, Pat1, zt, ut, u1t, r2, gam, p2, y0, y1, m2,
-                     dh0, dA, gWV, X1):
+def _fused2_form_A(WQ, WK, H, A):
+    """A[l, h] = W_K^{(l,h)ᵀ} W_Q^{(l,h)} (2 layers)."""
+    kh = WQ.shape[1] // H
+    for l in range(2):
+        for h in range(H):
+            _gemm(True, False, 1.0, WK[l][h * kh:(h + 1) * kh], WQ[l][h * kh:(h + 1) * kh],
+                  0.0, A[l, h])
+
+
+@njit(cache=True, fastmath=_FM)
+def _fused2_layer1(C, pos, P, WV, H, ws):
+    """Layer 1: padded content, content queries, causal patterns, and the layer-1 output at
+    the target u1t = u_t + Σ_h W_V^h z^h_t with z^h_t = Σ_k p^h_tk u_k."""
+    (Cp, RC, Pat1, DS, X1c, Y1, zt, u1t, r2, gam, GU, p2, y0, y1, m2, A, dA, Accp, APC,
+     dAcc, accP, Hs, Z, EU, ds2, Fu, vec, vec_h, sq, sq_i, ACP, APP, accC, dgam, logits) = ws
     nb, T, D = C.shape
     d = P + D
+    Dp = Cp.shape[2]
     dv = d // H
     t = T - 1
-    dt = dh0.dtype
-    du1t = dh0.copy()
-    ds2 = np.empty((H, nb, T), dt)
-    E = np.empty((H, H, nb, T), dt)      # e^{gh} · u_k
-    Gm = np.empty((H, H, nb, T), dt)     # γ^{gh} · u_k
-    Fh = np.empty((H, nb, T), dt)        # f^h · u_k
-    dp = np.empty(T, dt)
-    v = np.empty(T, dt)
-    dgam = np.empty((nb, d), dt)
-    Xr = np.empty((nb, d), dt)
-    e_all = np.empty((H, nb, d), dt)
-    for g in range(H):
-        gs = slice(g * dv, (g + 1) * dv)
-        dog = np.ascontiguousarray(dh0[:, gs])
-        gWV[1][gs] += np.dot(dog.T, m2[g])
-        dm = np.dot(dog, WV[1][gs])          # (nb, d)
+    for h in range(H):                        # the blocks of A (padded / transposed copies)
+        Ah = A[0, h]
+        for e in range(D):
+            for f in range(D):
+                Accp[h, e, f] = Ah[P + e, P + f]
+        for p in range(P):
+            for f in range(D):
+                APC[h, p, f] = Ah[p, P + f]
+                ACP[h, p, f] = Ah[P + f, p]
+            for q in range(P):
+                APP[h, p, q] = Ah[q, p]
+    Cf = Cp.reshape(nb * T, Dp)
+    nbk = RC.shape[1]                         # sequences per block (their data stay in cache)
+    for s0 in range(0, nb, nbk):
+        s1 = min(s0 + nbk, nb)
+        _pad_content(C[s0:s1], Cp[s0:s1])
         for h in range(H):
-            hs = slice(h * dv, (h + 1) * dv)
-            dmh = np.ascontiguousarray(dm[:, hs])
-            np.dot(dmh, WV[0][hs], e_all[h])
-            gWV[0][hs] += np.dot(dmh.T, y1[g, h])
-        # layer-2 scores: ds2 and the pieces of dr, dγ
-        Xr[:, :] = 0.0
+            Rh = RC[h]
+            _gemm(False, True, 1.0, Cf[s0 * T:s1 * T], Accp[h], 0.0,
+                  Rh[:s1 - s0].reshape((s1 - s0) * T, Dp))              # A_cc c_i
+            for b in range(s0, s1):
+                Rb = Rh[b - s0]
+                for i in range(T):
+                    r = Rb[i]
+                    a = ACP[h, pos[b, i]]
+                    for e in range(Dp):
+                        r[e] += a[e]                                    # + A_cp[:, p_i]
+                S = Pat1[h, b]
+                p0 = pos[b, 0]
+                _gemm(False, True, 1.0, Rb, Cp[b], 0.0, S)              # c_j·rc_i
+                _gemm(False, True, 1.0, Cp[b], APC[h, p0:p0 + T], 1.0, S)   # + A_pc[p_j]·c_i
+                for i in range(T):
+                    a = APP[h, pos[b, i]]
+                    row = S[i]
+                    for j in range(i + 1):
+                        row[j] += a[p0 + j]                             # + A_pp[p_j, p_i]
+                _softmax_tri(S, sq, sq_i)
+                _tok_mix(S[t], Cp[b], pos[b], P, T, zt[h, b])
+    for b in range(nb):
+        row = u1t[b]
+        for e in range(P):
+            row[e] = 0.0
+        row[pos[b, t]] = 1.0
+        c = C[b, t]
+        for e in range(D):
+            row[P + e] = c[e]
+    for h in range(H):
+        _gemm(False, True, 1.0, zt[h][:, :d], WV[0][h * dv:(h + 1) * dv], 1.0,
+              u1t[:, h * dv:(h + 1) * dv])
+
+
+@njit(cache=True, fastmath=_FM)
+def _fused2_layer2(pos, P, WV, H, ws):
+    """Layer 2 at the target only; leaves h0 = u1t + Σ_g W_V2^g m2^g.
+
+    Keys and values of layer 2 are u1_j = u_j + Σ_h W_V^h z^h_j; every use of z^h_j is a
+    weighted sum over j, rewritten on the tokens: Σ_j w_j z^h_j = Σ_k (Σ_j w_j p^h_jk) u_k."""
+    (Cp, RC, Pat1, DS, X1c, Y1, zt, u1t, r2, gam, GU, p2, y0, y1, m2, A, dA, Accp, APC,
+     dAcc, accP, Hs, Z, EU, ds2, Fu, vec, vec_h, sq, sq_i, ACP, APP, accC, dgam, logits) = ws
+    nb, d = u1t.shape
+    T = Cp.shape[1]
+    dv = d // H
+    wrow = sq[:T]
+    ru = np.empty(T, u1t.dtype)
+    h0 = Hs[0]                              # the MLP's input
+    for b in range(nb):
+        for e in range(d):
+            h0[b, e] = u1t[b, e]
+    for g in range(H):
+        _gemm(False, True, 1.0, u1t, A[1, g], 0.0, r2[g][:, :d])
+        for h in range(H):
+            _gemm(False, False, 1.0, r2[g][:, h * dv:(h + 1) * dv], WV[0][h * dv:(h + 1) * dv],
+                  0.0, gam[g, h][:, :d])
         for b in range(nb):
-            Cb = C[b]
+            Cb = Cp[b]
             pb = pos[b]
             prow = p2[g, b]
-            _dots_u(dm[b], Cb, pb, P, dp)
+            _tok_dots2(r2[g, b], gam[g, 0, b], Cb, pb, P, prow, GU[g, 0, b])   # r·u_k, γ·u_k
+            for h in range(1, H):
+                _tok_dots(gam[g, h, b], Cb, pb, P, GU[g, h, b])
             for h in range(H):
-                Eh = E[g, h, b]
-                _dots_u(e_all[h, b], Cb, pb, P, Eh)
-                _dots_u(gam[g, h, b], Cb, pb, P, Gm[g, h, b])
-                for j in range(T):                          # e·z_j = Σ_k p1_jk e·u_k
-                    p1row = Pat1[h, b, j]
-                    s = 0.0
-                    for k in range(j + 1):
-                        s += p1row[k] * Eh[k]
+                gu = GU[g, h, b]
+                P1 = Pat1[h, b]
+                for j in range(T):                             # γ·z_j = Σ_k p1_jk γ·u_k
+                    s = P1[j, 0] * gu[0]
+                    for k in range(1, j + 1):
+                        s += P1[j, k] * gu[k]
+                    prow[j] += s
+            _softmax_row(prow, ru, sq_i)
+            _combine(prow, Pat1[0, b], wrow)                  # v_k = Σ_j p2_j p1_jk
+            _tok_mix2(prow, wrow, Cb, pb, P, T, y0[g, b], y1[g, 0, b])
+            for h in range(1, H):
+                _combine(prow, Pat1[h, b], wrow)
+                _tok_mix(wrow, Cb, pb, P, T, y1[g, h, b])
+        mg = m2[g]
+        for b in range(nb):
+            for e in range(d):
+                mg[b, e] = y0[g, b, e]
+        for h in range(H):
+            _gemm(False, True, 1.0, y1[g, h][:, :d], WV[0][h * dv:(h + 1) * dv], 1.0,
+                  mg[:, h * dv:(h + 1) * dv])
+        _gemm(False, True, 1.0, mg, WV[1][g * dv:(g + 1) * dv], 1.0, h0[:, g * dv:(g + 1) * dv])
+
+
+@njit(cache=True, fastmath=_FM)
+def _fused2_mlp_logits(MW, Mb, Wout, ws):
+    """The MLP classifier on h0 (= Hs[0]): logits into ws 'logits'."""
+    Hs, Z, logits = ws[_I_HS], ws[_I_Z], ws[_I_LOGITS]
+    M = MW.shape[0]
+    for m in range(M):
+        _relu_layer_to(Hs[m], MW[m], Mb[m], Z[m], Hs[m + 1])
+    _gemm(False, True, 1.0, Hs[M], Wout, 0.0, logits)
+    return logits
+
+
+@njit(cache=True, fastmath=_FM)
+def _fused2_mlp_loss(MW, Mb, Wout, y, ws):
+    """MLP classifier on h0 and the cross-entropy; returns (loss, dlogits, n_correct)."""
+    loss, dlog, correct = _cross_entropy(_fused2_mlp_logits(MW, Mb, Wout, ws), y)
+    return loss, dlog, correct.sum()
+
+
+@njit(cache=True, fastmath=_FM)
+def _fused2_mlp_bwd(dlog, MW, Wout, gMW, gMb, gWout, ws):
+    """Backward of the readout and the MLP; returns ∂ℒ/∂h0 (a workspace row block)."""
+    Hs, Z, vec = ws[_I_HS], ws[_I_Z], ws[_I_VEC]
+    M = MW.shape[0]
+    d = Hs.shape[2]
+    _gemm(True, False, 1.0, dlog, Hs[M], 0.0, gWout)
+    dh = vec[3][:, :d]
+    dx = vec[4][:, :d]
+    _gemm(False, False, 1.0, dlog, Wout, 0.0, dh)
+    for m in range(M - 1, -1, -1):
+        gMb[m] = _relu_layer_bwd_to(dh, Z[m], Hs[m], MW[m], gMW[m], dx)
+        dh, dx = dx, dh
+    return dh
+
+
+@njit(cache=True, fastmath=_FM)
+def _fused2_layer2_bwd(pos, P, WV, H, dh0, gWV, ws):
+    """Backward of layer 2 (and of the value path into the target's layer-1 output); leaves
+    du1t in vec[5], ∂ℒ/∂A_2 in dA[1], and e·u_k, ds2 for the layer-1 backward."""
+    (Cp, RC, Pat1, DS, X1c, Y1, zt, u1t, r2, gam, GU, p2, y0, y1, m2, A, dA, Accp, APC,
+     dAcc, accP, Hs, Z, EU, ds2, Fu, vec, vec_h, sq, sq_i, ACP, APP, accC, dgam, logits) = ws
+    nb, d = u1t.shape
+    T = Cp.shape[1]
+    dv = d // H
+    dm, Xr, du1t = vec[0], vec[1], vec[5]
+    dp = np.empty(T, u1t.dtype)
+    wrow = sq[:T]
+    for b in range(nb):
+        for e in range(d):
+            du1t[b, e] = dh0[b, e]
+    for g in range(H):
+        gs = slice(g * dv, (g + 1) * dv)
+        dog = dh0[:, gs]
+        _gemm(True, False, 1.0, dog, m2[g], 1.0, gWV[1][gs])
+        _gemm(False, False, 1.0, dog, WV[1][gs], 0.0, dm[:, :d])
+        for h in range(H):
+            hs = slice(h * dv, (h + 1) * dv)
+            _gemm(False, False, 1.0, dm[:, hs], WV[0][hs], 0.0, vec_h[h][:, :d])   # e_h
+            _gemm(True, False, 1.0, dm[:, hs], y1[g, h][:, :d], 1.0, gWV[0][hs])
+        for b in range(nb):
+            Cb = Cp[b]
+            pb = pos[b]
+            prow = p2[g, b]
+            _tok_dots2(dm[b], vec_h[0, b], Cb, pb, P, dp, EU[g, 0, b])   # dm·u_k, e·u_k
+            for h in range(1, H):
+                _tok_dots(vec_h[h, b], Cb, pb, P, EU[g, h, b])
+            for h in range(H):
+                eu = EU[g, h, b]
+                P1 = Pat1[h, b]
+                for j in range(T):                             # e·z_j = Σ_k p1_jk e·u_k
+                    s = P1[j, 0] * eu[0]
+                    for k in range(1, j + 1):
+                        s += P1[j, k] * eu[k]
                     dp[j] += s
-            tot = 0.0
-            for j in range(T):
+            tot = prow[0] * dp[0]
+            for j in range(1, T):
                 tot += prow[j] * dp[j]
             dsr = ds2[g, b]
             for j in range(T):
                 dsr[j] = prow[j] * (dp[j] - tot)
-            _mix_u(dsr, Cb, pb, P, Xr[b])
-        dr = Xr.copy()
+            _combine(dsr, Pat1[0, b], wrow)                   # dγ = Σ_j ds2_j z_j
+            _tok_mix2(dsr, wrow, Cb, pb, P, T, Xr[b], dgam[0, b])
+            for h in range(1, H):
+                _combine(dsr, Pat1[h, b], wrow)
+                _tok_mix(wrow, Cb, pb, P, T, dgam[h, b])
+        dr = Xr[:, :d]                                         # ∂ℒ/∂r2
         for h in range(H):
             hs = slice(h * dv, (h + 1) * dv)
-            dgam[:, :] = 0.0
-            for b in range(nb):
-                _combine(ds2[g, b], Pat1[h, b], v)          # dγ = Σ_j ds2_j z_j
-                _mix_u(v, C[b], pos[b], P, dgam[b])
-            dr[:, hs] += np.dot(dgam, WV[0][hs].T)
-            gWV[0][hs] += np.dot(np.ascontiguousarray(r2[g][:, hs]).T, dgam)
-        dA[1, g] += np.dot(dr.T, u1t)
-        du1t += np.dot(dr, A[1, g])
-    # u1t = u_t + concat_h W_V^h z^h_t
+            _gemm(False, True, 1.0, dgam[h][:, :d], WV[0][hs], 1.0, dr[:, hs])
+            _gemm(True, False, 1.0, r2[g][:, hs], dgam[h][:, :d], 1.0, gWV[0][hs])
+        _gemm(True, False, 1.0, dr, u1t, 1.0, dA[1, g])
+        _gemm(False, False, 1.0, dr, A[1, g], 1.0, du1t[:, :d])
+
+
+@njit(cache=True, fastmath=_FM)
+def _fused2_layer1_bwd(C, pos, P, WV, H, gWV, ws):
+    """Backward of layer 1: ∂ℒ/∂p1_ik = ∂ℒ/∂z^h_i · u_k, the causal-softmax backward ds, and
+    ∂ℒ/∂A_1 block by block (see the section comment)."""
+    (Cp, RC, Pat1, DS, X1c, Y1, zt, u1t, r2, gam, GU, p2, y0, y1, m2, A, dA, Accp, APC,
+     dAcc, accP, Hs, Z, EU, ds2, Fu, vec, vec_h, sq, sq_i, ACP, APP, accC, dgam, logits) = ws
+    nb, T, D = C.shape
+    d = P + D
+    Dp = Cp.shape[2]
+    dv = d // H
+    t = T - 1
+    du1t, f = vec[5], vec[6]
+    dp = np.empty(T, u1t.dtype)
     for h in range(H):
         hs = slice(h * dv, (h + 1) * dv)
-        duh = np.ascontiguousarray(du1t[:, hs])
-        gWV[0][hs] += np.dot(duh.T, zt[h])
-        f = np.dot(duh, WV[0][hs])
+        _gemm(True, False, 1.0, du1t[:, hs], zt[h][:, :d], 1.0, gWV[0][hs])
+        _gemm(False, False, 1.0, du1t[:, hs], WV[0][hs], 0.0, f[:, :d])
         for b in range(nb):
-            _dots_u(f[b], C[b], pos[b], P, Fh[h, b])
-    # layer 1: dp1_ik = dz^h_i · u_k, then the bilinear gradient
+            _tok_dots(f[b], Cp[b], pos[b], P, Fu[h, b])
+    Cf = Cp.reshape(nb * T, Dp)
+    nbk = X1c.shape[0]                     # sequences per block of the A_cc product
     for h in range(H):
-        X1[:] = 0.0
-        for b in range(nb):
-            Cb = C[b]
-            pb = pos[b]
-            for i in range(T):
-                prow = Pat1[h, b, i]
-                tot = 0.0
-                for k in range(i + 1):
-                    s = 0.0
-                    for g in range(H):
-                        s += p2[g, b, i] * E[g, h, b, k] + ds2[g, b, i] * Gm[g, h, b, k]
-                    if i == t:
-                        s += Fh[h, b, k]
-                    dp[k] = s
-                    tot += prow[k] * s
-                xi = X1[b, i]
-                xc = xi[P:]
-                for k in range(i + 1):
-                    ds = prow[k] * (dp[k] - tot)
-                    _axpy(xc, ds, Cb[k])
-                    xi[pb[k]] += ds
-        _gradW(X1, C, pos, P, dA[0, h])
+        dAh = dA[0, h]
+        accP[:, :] = 0.0                   # A_pc rows (Y_k at p_k)
+        accC[:, :] = 0.0                   # A_cp columns (X1c_i at p_i), transposed
+        for s0 in range(0, nb, nbk):
+            s1 = min(s0 + nbk, nb)
+            for b in range(s0, s1):
+                P1 = Pat1[h, b]
+                S = DS
+                for i in range(T):
+                    prow = P1[i]
+                    tot = 0.0
+                    for k in range(i + 1):
+                        s = 0.0
+                        for g in range(H):
+                            s += p2[g, b, i] * EU[g, h, b, k] + ds2[g, b, i] * GU[g, h, b, k]
+                        if i == t:
+                            s += Fu[h, b, k]
+                        dp[k] = s
+                        tot += prow[k] * s
+                    srow = S[i]
+                    for k in range(i + 1):
+                        srow[k] = prow[k] * (dp[k] - tot)
+                    for k in range(i + 1, T):
+                        srow[k] = 0.0
+                Xb = X1c[b - s0]
+                _gemm(False, False, 1.0, S, Cp[b], 0.0, Xb)           # X1c_i = Σ_k ds_ik c_k
+                _gemm(True, False, 1.0, S, Cp[b], 0.0, Y1)            # Y_k = Σ_i ds_ik c_i
+                p0 = pos[b, 0]
+                for k in range(T):
+                    a = accP[p0 + k]
+                    yk = Y1[k]
+                    ac = accC[p0 + k]
+                    xk = Xb[k]
+                    for e in range(Dp):
+                        a[e] += yk[e]
+                        ac[e] += xk[e]
+                for i in range(T):                                     # A_pp[p_k, p_i]
+                    pi = pos[b, i]
+                    for k in range(i + 1):
+                        dAh[pos[b, k], pi] += S[i, k]
+            # A_cc: blocks of a few sequences keep the inner dimension of this product
+            # short (OpenBLAS ran it 1.5× slower with all 2,176 tokens at once)
+            _gemm(True, False, 1.0, X1c[:s1 - s0].reshape((s1 - s0) * T, Dp),
+                  Cf[s0 * T:s1 * T], 0.0 if s0 == 0 else 1.0, dAcc)
+        for e in range(D):
+            for f2 in range(D):
+                dAh[P + e, P + f2] += dAcc[e, f2]
+        for p in range(P):
+            a = accP[p]
+            for e in range(D):
+                dAh[p, P + e] += a[e]
+        for e in range(D):
+            for p in range(P):
+                dAh[P + e, p] += accC[p, e]
+
+
+@njit(cache=True, fastmath=_FM)
+def _step_fused2(C, pos, P, WQ, WK, WV, MW, Mb, Wout, y, H,
+                 gWQ, gWK, gWV, gMW, gMb, gWout, ws):
+    """Loss, number correct, and gradients written into g* (fused two-layer path, in the
+    phases above; ``ws`` from :func:`alloc_fused2_workspace`)."""
+    A, dA = ws[_I_A], ws[_I_DA]
+    _fused2_form_A(WQ, WK, H, A)
+    _fused2_layer1(C, pos, P, WV, H, ws)
+    _fused2_layer2(pos, P, WV, H, ws)
+    loss, dlog, n_correct = _fused2_mlp_loss(MW, Mb, Wout, y, ws)
+    dh0 = _fused2_mlp_bwd(dlog, MW, Wout, gMW, gMb, gWout, ws)
+    dA[:] = 0.0
+    gWV[:] = 0.0
+    _fused2_layer2_bwd(pos, P, WV, H, dh0, gWV, ws)
+    _fused2_layer1_bwd(C, pos, P, WV, H, gWV, ws)
+    _qk_grads(WQ, WK, dA, H, gWQ, gWK)
+    return loss, n_correct
 
 
 # ----------------------------------------------------------------------------------------------
@@ -586,35 +903,6 @@ def _alloc_general(nl, H, nb, T, d, dt):
     mL = np.empty((H, nb, d), dt)
     utL = np.empty((nb, d), dt)
     return Us, R, Pat, V, rL, pL, mL, utL
-
-
-@njit(cache=True, fastmath=_FM)
-def _alloc_fused2(H, nb, T, D, d, dt):
-    R1 = np.empty((H, nb, T, d), dt)
-    Pat1 = np.empty((H, nb, T, T), dt)
-    zt = np.empty((H, nb, d), dt)
-    ut = np.empty((nb, d), dt)
-    u1t = np.empty((nb, d), dt)
-    r2 = np.empty((H, nb, d), dt)
-    gam = np.empty((H, H, nb, d), dt)
-    p2 = np.empty((H, nb, T), dt)
-    y0 = np.empty((H, nb, d), dt)
-    y1 = np.empty((H, H, nb, d), dt)
-    m2 = np.empty((H, nb, d), dt)
-    return R1, Pat1, zt, ut, u1t, r2, gam, p2, y0, y1, m2
-
-
-def alloc_fused2_workspace(H, nb, T, D, d, M, dtype):
-    """Workspace tuple for :func:`_step_fused2` (allocated once per batch size)."""
-    e = lambda *shape: np.empty(shape, dtype)
-    bufs = (e(H, nb, T, d), e(H, nb, T, T), e(H, nb, d), e(nb, d), e(nb, d),
-            e(H, nb, d), e(H, H, nb, d), e(H, nb, T), e(H, nb, d), e(H, H, nb, d), e(H, nb, d))
-    X1 = np.empty((nb, T, d), dtype)
-    A = np.empty((2, H, d, d), dtype)
-    dA = np.empty((2, H, d, d), dtype)
-    Hs = np.empty((M + 1, nb, d), dtype)
-    Z = np.empty((M, nb, d), dtype)
-    return bufs + (X1, A, dA, Hs, Z)
 
 
 @njit(cache=True, fastmath=_FM)
@@ -642,34 +930,6 @@ def _step_general(C, pos, P, WQ, WK, WV, MW, Mb, Wout, y, H,
 
 
 @njit(cache=True, fastmath=_FM)
-def _step_fused2(C, pos, P, WQ, WK, WV, MW, Mb, Wout, y, H,
-                 gWQ, gWK, gWV, gMW, gMb, gWout, ws):
-    """Loss, number correct, and gradients written into g* (fused two-layer path).
-
-    ``ws`` is the workspace of :func:`_alloc_fused2` for this batch size (reused across steps:
-    no large temporaries are allocated per step).
-    """
-    R1, Pat1, zt, ut, u1t, r2, gam, p2, y0, y1, m2, X1, A, dA, Hs, Z = ws
-    nb, T, D = C.shape
-    P + D
-    kh = WQ.shape[1] // H
-    for l in range(2):
-        for h in range(H):
-            np.dot(WK[l][h * kh:(h + 1) * kh].T, WQ[l][h * kh:(h + 1) * kh], A[l, h])
-    h0 = _forward_fused2(C, pos, P, A, WV, H, R1, Pat1, zt, ut, u1t, r2, gam, p2, y0, y1,
-                         m2)
-    logits = _mlp_fwd(h0, MW, Mb, Wout, Hs, Z)
-    loss, dlog, correct = _cross_entropy(logits, y)
-    dh0 = _mlp_bwd(dlog, MW, Wout, Hs, Z, gMW, gMb, gWout)
-    dA[:] = 0.0
-    gWV[:] = 0.0
-    _backward_fused2(C, pos, P, A, WV, H, R1, Pat1, zt, ut, u1t, r2, gam, p2, y0, y1, m2,
-                     dh0, dA, gWV, X1)
-    _qk_grads(WQ, WK, dA, H, gWQ, gWK)
-    return loss, correct.sum()
-
-
-@njit(cache=True, fastmath=_FM)
 def _forward_eval_general(C, pos, P, WQ, WK, WV, MW, Mb, Wout, H):
     """Logits, the first layer's full patterns (empty if n_layers = 1) and the last layer's
     target-row patterns."""
@@ -692,16 +952,10 @@ def _forward_eval_general(C, pos, P, WQ, WK, WV, MW, Mb, Wout, H):
 
 
 @njit(cache=True, fastmath=_FM)
-def _forward_eval_fused2(C, pos, P, WQ, WK, WV, MW, Mb, Wout, H):
-    nb, T, D = C.shape
-    d = P + D
-    dt = C.dtype
-    A = _attn_matrices(WQ, WK, H)
-    R1, Pat1, zt, ut, u1t, r2, gam, p2, y0, y1, m2 = _alloc_fused2(H, nb, T, D, d, dt)
-    h0 = _forward_fused2(C, pos, P, A, WV, H, R1, Pat1, zt, ut, u1t, r2, gam, p2, y0, y1,
-                         m2)
-    M = MW.shape[0]
-    Hs = np.empty((M + 1, nb, d), dt)
-    Z = np.empty((M, nb, d), dt)
-    logits = _mlp_fwd(h0, MW, Mb, Wout, Hs, Z)
-    return logits, Pat1, p2
+def _forward_eval_fused2(C, pos, P, WQ, WK, WV, MW, Mb, Wout, H, ws):
+    """Logits, layer-1 patterns and layer-2 target-row patterns (fused path, workspace ws)."""
+    _fused2_form_A(WQ, WK, H, ws[_I_A])
+    _fused2_layer1(C, pos, P, WV, H, ws)
+    _fused2_layer2(pos, P, WV, H, ws)
+    logits = _fused2_mlp_logits(MW, Mb, Wout, ws)
+    return logits.copy(), ws[_I_PAT1].copy(), ws[_I_P2].copy()

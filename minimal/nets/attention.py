@@ -113,7 +113,7 @@ class AttentionNet:
             if len(ws) > 4:
                 ws.clear()
             ws[nb] = _K.alloc_fused2_workspace(self.net.heads, nb, self.T, self.D, self.d,
-                                              self.net.mlp_depth, self.dtype)
+                                              self.net.mlp_depth, self.L, self.dtype)
         return ws[nb]
 
     def forward(self, params: dict, batch: Batch) -> dict:
@@ -121,23 +121,46 @@ class AttentionNet:
         layer's target-row patterns (H, n, T)."""
         p = self.check_params(params)
         C, pos, _ = self._inputs(batch)
-        fn = _K._forward_eval_fused2 if self.fused else _K._forward_eval_general
-        logits, first, last = fn(C, pos, self.P, p["W_Q"], p["W_K"], p["W_V"], p["mlp_W"],
-                                 p["mlp_b"], p["W_out"], self.net.heads)
+        args = (C, pos, self.P, p["W_Q"], p["W_K"], p["W_V"], p["mlp_W"], p["mlp_b"],
+                p["W_out"], self.net.heads)
+        if self.fused:
+            logits, first, last = _K._forward_eval_fused2(*args, self._workspace(len(batch)))
+        else:
+            logits, first, last = _K._forward_eval_general(*args)
         return {"logits": logits, "attn_first": first, "attn_last": last}
 
+    def phase_flops(self, batch_size: int) -> dict[str, float]:
+        """Floating-point operations of each phase of one training step of the fused two-layer
+        kernel (multiply-adds count 2; GEMMs as executed, the content block padded to Dp
+        columns), for the roofline of ``minimal bench roofline`` (docs/performance.md)."""
+        if not self.fused:
+            raise ConfigError("net.fused", self.net.fused, "phase FLOP counts exist for the "
+                              "fused two-layer kernel only (n_layers = 2, fused = true)")
+        nb, T, d, D, L, H = batch_size, self.T, self.d, self.D, self.L, self.net.heads
+        M, k = self.net.mlp_depth, self.net.k_dim
+        Dp = _K._pad16(D)
+        mm = 2.0 * nb * d * d                       # one batched d × d product
+        tok = 2.0 * nb * T * Dp                     # one per-sequence dot or mix over tokens
+        tri = nb * T * (T + 1) / 2.0                # causal pairs
+        return {
+            "form_A": 4.0 * k * d * d,
+            "layer1": H * (2.0 * nb * T * Dp * Dp + 2 * 2.0 * nb * T * T * Dp + tok
+                           + 4.0 * tri) + mm,
+            "layer2": H * (2 * mm + 2 * tok + 6.0 * tri) + H * H * (tok + 2.0 * tri + tok)
+                      + H * mm + mm,
+            "mlp_loss": M * mm + 2.0 * nb * d * L + 4.0 * nb * L,
+            "mlp_bwd": 2 * M * mm + 2 * 2.0 * nb * d * L,
+            "layer2_bwd": 2 * mm + H * (2 * mm + 4 * mm) + (H + H * H) * 2 * tok
+                          + H * H * 4.0 * tri,
+            "layer1_bwd": 2 * mm + H * tok + H * (2 * 2.0 * nb * T * T * Dp
+                                                  + 2.0 * nb * T * Dp * Dp + 6.0 * H * tri),
+            "qk_grads": 8.0 * k * d * d,
+        }
+
     def flops_per_step(self, batch_size: int) -> float:
-        """Floating-point operations of one training step of the fused two-layer kernel
-        (multiply-adds counted as 2), for reporting achieved GFLOP/s."""
-        b, T, d, D, L, H = batch_size, self.T, self.d, self.D, self.L, self.net.heads
-        M = self.net.mlp_depth
-        full = 2.0 * b * d * d                          # one batched d×d matvec
-        layer1 = 2.0 * H * b * T * d * D * 2            # A u_i projection + its gradient GEMM
-        loops = 2.0 * H * b * T * (T + 1) / 2 * D * 4   # scores, mixes, dp, X (causal)
-        # fused value/key algebra of layers 1–2, MLP and readout (forward and backward)
-        per_seq = full * (6 + 3 * H + 3 * M) + 2.0 * b * L * d * 3
-        form = 2.0 * 2 * d * d * self.net.k_dim * 3     # A = W_Kᵀ W_Q and the two grads
-        return layer1 + loops + per_seq + form
+        """Floating-point operations of one training step of the fused two-layer kernel (the
+        sum of :meth:`phase_flops`), for reporting achieved GFLOP/s."""
+        return float(sum(self.phase_flops(batch_size).values()))
 
     # -- evaluation ---------------------------------------------------------------------------
     def evaluate(self, params: dict, sets: dict, chunk: int = 1000) -> dict:

@@ -82,6 +82,74 @@ def _sample_class(state, cum_pi, uniform_pi, K):
 
 
 @njit(cache=True)
+def _sample_sequence(state, classes, perm, chosen, K, L, Kc, N, B_exist, B_novel, p_novel,
+                     p_bursty, no_repeats, cum_pi, uniform_pi, n_shift):
+    """The discrete draws of one sequence from its stream ``state``: its kind, the classes of the
+    N context items and of the target (``classes[:N]``, ``classes[N]``; novel classes as
+    0..K_c−1) and its positional shift.  Returns (kind, shift)."""
+    u_novel = _uniform(state)
+    u_bursty = _uniform(state)
+    if u_novel < p_novel:
+        k = 2
+    elif u_bursty < p_bursty:
+        k = 0
+    else:
+        k = 1
+    if k != 1:
+        bk = B_novel if k == 2 else B_exist
+        pool = Kc if k == 2 else K
+        nlab = N // bk
+        if k == 2 or no_repeats:
+            for i in range(L):
+                perm[i] = i
+            for i in range(nlab):          # partial Fisher–Yates: n distinct labels
+                j = i + _randint(state, L - i)
+                tmp = perm[i]
+                perm[i] = perm[j]
+                perm[j] = tmp
+                chosen[i] = perm[i] + L * _randint(state, pool // L)
+        else:                              # no_repeats = False: classes i.i.d. from π
+            for i in range(nlab):
+                chosen[i] = _sample_class(state, cum_pi, uniform_pi, K)
+        for i in range(N):
+            classes[i] = chosen[i // bk]
+        for i in range(N - 1, 0, -1):      # uniform shuffle of the N context slots
+            j = _randint(state, i + 1)
+            tmp = classes[i]
+            classes[i] = classes[j]
+            classes[j] = tmp
+        classes[N] = chosen[_randint(state, nlab)]
+    else:
+        for i in range(N):
+            classes[i] = _sample_class(state, cum_pi, uniform_pi, K)
+        classes[N] = _sample_class(state, cum_pi, uniform_pi, K)
+    return k, _randint(state, n_shift)
+
+
+@njit(cache=True)
+def _write_labels(b, k, classes, content, target, class_ids, label_ids, label_vecs, K, flip):
+    """Class and label ids of sequence b, its target label and its (noise-free) label tokens."""
+    N = classes.shape[0] - 1
+    L, D = label_vecs.shape
+    offset = K if k == 2 else 0
+    tb = content[b]
+    for j in range(N + 1):
+        c = classes[j]
+        lab = c % L
+        if flip:
+            lab = (lab + 1) % L
+        class_ids[b, j] = c + offset
+        label_ids[b, j] = lab
+        if j < N:
+            row = tb[2 * j + 1]
+            lv = label_vecs[lab]
+            for e in range(D):
+                row[e] = lv[e]
+        else:
+            target[b] = lab
+
+
+@njit(cache=True)
 def _gen_batch(content, target, class_ids, label_ids, kind, shift,
                means, label_vecs, cum_pi, novel_means, noise, key, start, P,
                N, B_exist, B_novel, p_novel, p_bursty, eps, no_repeats, flip, uniform_pi):
@@ -92,7 +160,8 @@ def _gen_batch(content, target, class_ids, label_ids, kind, shift,
     label_ids (nb, N+1) with the target in column N (novel classes are reported as K + c);
     kind (nb,); shift (nb,).  ``novel_means`` (K_c, D) and ``noise`` (nb, (N+1)·D, already
     scaled by ε/√D; item j of sequence b uses noise[b, jD:(j+1)D]) are drawn by the caller
-    (:func:`_draw_gaussians`), so that their vectorised fill runs in its own compiled body.
+    (:func:`_draw_gaussians`): one vectorised fill for the whole call, then this loop.
+    ``label_vecs`` may be the float64 table or its float32 rounding (the tokens are float32).
     """
     nb = content.shape[0]
     T = content.shape[1]
@@ -103,93 +172,57 @@ def _gen_batch(content, target, class_ids, label_ids, kind, shift,
     scale = 1.0 / math.sqrt(1.0 + eps * eps)
     state = np.empty(1, np.uint64)
     perm = np.empty(L, np.int64)
-    ctx = np.empty(N, np.int64)
+    classes = np.empty(N + 1, np.int64)
     chosen = np.empty(N, np.int64)
     n_shift = P - T + 1
     for b in range(nb):
         state[0] = _mix64(key ^ _mix64(np.uint64(start + b + 1) * _SEQ_MULT))
-        u_novel = _uniform(state)
-        u_bursty = _uniform(state)
-        if u_novel < p_novel:
-            k = 2
-        elif u_bursty < p_bursty:
-            k = 0
-        else:
-            k = 1
-        if k != 1:
-            bk = B_novel if k == 2 else B_exist
-            pool = Kc if k == 2 else K
-            nlab = N // bk
-            if k == 2 or no_repeats:
-                for i in range(L):
-                    perm[i] = i
-                for i in range(nlab):          # partial Fisher–Yates: n distinct labels
-                    j = i + _randint(state, L - i)
-                    tmp = perm[i]
-                    perm[i] = perm[j]
-                    perm[j] = tmp
-                    chosen[i] = perm[i] + L * _randint(state, pool // L)
-            else:                              # no_repeats = False: classes i.i.d. from π
-                for i in range(nlab):
-                    chosen[i] = _sample_class(state, cum_pi, uniform_pi, K)
-            for i in range(N):
-                ctx[i] = chosen[i // bk]
-            for i in range(N - 1, 0, -1):      # uniform shuffle of the N context slots
-                j = _randint(state, i + 1)
-                tmp = ctx[i]
-                ctx[i] = ctx[j]
-                ctx[j] = tmp
-            tcls = chosen[_randint(state, nlab)]
-        else:
-            for i in range(N):
-                ctx[i] = _sample_class(state, cum_pi, uniform_pi, K)
-            tcls = _sample_class(state, cum_pi, uniform_pi, K)
-        s = _randint(state, n_shift)
+        k, s = _sample_sequence(state, classes, perm, chosen, K, L, Kc, N, B_exist, B_novel,
+                                p_novel, p_bursty, no_repeats, cum_pi, uniform_pi, n_shift)
         kind[b] = k
         shift[b] = s
-        offset = K if k == 2 else 0
         tb = content[b]
         for j in range(N + 1):
-            c = ctx[j] if j < N else tcls
             row = tb[2 * j]
-            mu = novel_means[c] if k == 2 else means[c]
+            mu = novel_means[classes[j]] if k == 2 else means[classes[j]]
             nz = noise[b, j * D:(j + 1) * D]
             for e in range(D):
                 row[e] = (mu[e] + nz[e]) * scale
-            lab = c % L
-            if flip:
-                lab = (lab + 1) % L
-            class_ids[b, j] = c + offset
-            label_ids[b, j] = lab
-            if j < N:
-                row = tb[2 * j + 1]
-                lv = label_vecs[lab]
-                for e in range(D):
-                    row[e] = lv[e]
-            else:
-                target[b] = lab
+        _write_labels(b, k, classes, content, target, class_ids, label_ids, label_vecs, K, flip)
 
 
-def _draw_gaussians(key: int, n: int, start: int, c, draw_novel: bool, buffers: dict):
-    """The Gaussian draws of one generator call: the call's novel class means (K_c × D,
-    N(0, 1/D)) and the item noise of sequences start … start+n−1 (N(0, ε²/D)).  Noise entry j of
-    sequence i is draw i·(N+1)·D + j of a counter-based stream of the call key, so a sequence
-    does not depend on how many others are drawn."""
-    M = (c.N + 1) * c.D
-    noise = buffers.get(("noise", n, M))
-    if noise is None:
-        noise = np.empty((n, M), np.float64)
-        if n <= 4096:                    # training batches reuse their buffer
-            if len(buffers) > 8:
-                buffers.clear()
-            buffers[("noise", n, M)] = noise
-    _fill_normal_ctr(np.uint64(mix64(int(key) ^ int(_NOISE_TAG))), noise.reshape(n * M),
-                     c.eps / math.sqrt(c.D), np.uint64(start * M))
+def _noise_key(key: int) -> np.uint64:
+    """Key of the item-noise stream of the generator call ``key``."""
+    return np.uint64(mix64(int(key) ^ int(_NOISE_TAG)))
+
+
+def _draw_novel_means(key: int, c, draw_novel: bool) -> np.ndarray:
+    """The call's novel class means (K_c × D, N(0, 1/D)); a 1 × D placeholder when the split
+    has no novel sequences."""
     novel = np.empty((c.K_novel if draw_novel else 1, c.D), np.float64)
     if draw_novel:
         _fill_normal_ctr(np.uint64(mix64(int(key) ^ int(_NOVEL_TAG))), novel.reshape(-1),
                          1.0 / math.sqrt(c.D), np.uint64(0))
-    return novel, noise
+    return novel
+
+
+def _draw_gaussians(key: int, n: int, start: int, c, draw_novel: bool, buffers: dict):
+    """The Gaussian draws of one generator call for :func:`_gen_batch`: the call's novel
+    class means (K_c × D, N(0, 1/D)) and the item noise of sequences
+    start … start+n−1 (N(0, ε²/D)).  Noise entry j of sequence i is draw i·(N+1)·D + j of a
+    counter-based stream of the call key, so a sequence does not depend on how many others are
+    drawn."""
+    M = (c.N + 1) * c.D
+    noise = buffers.get(("noise", n, M))
+    if noise is None:
+        noise = np.empty((n, M), np.float64)
+        if n <= 4096:
+            if len(buffers) > 8:
+                buffers.clear()
+            buffers[("noise", n, M)] = noise
+    _fill_normal_ctr(_noise_key(key), noise.reshape(n * M), c.eps / math.sqrt(c.D),
+                     np.uint64(start * M))
+    return _draw_novel_means(key, c, draw_novel), noise
 
 
 # ----------------------------------------------------------------------------------------------
@@ -332,6 +365,8 @@ class ICLTask:
         rng = self.seeds.generator("world")
         self.means = rng.standard_normal((c.K, c.D)) / math.sqrt(c.D)
         self.label_vectors = rng.standard_normal((c.L, c.D)) / math.sqrt(c.D)
+        self._labels32 = self.label_vectors.astype(np.float32)   # the label tokens' values
+        self._buffers: dict = {}
         w = (np.arange(c.K) + 1.0) ** (-c.zipf_alpha)
         self.class_prob = w / w.sum()
         cum = np.cumsum(self.class_prob)
@@ -341,7 +376,6 @@ class ICLTask:
         self._data_key = self.seeds.key("data")
         self._eval_key = self.seeds.key("eval")
         self._eval_cache: dict[str, Batch] = {}
-        self._buffers: dict = {}
 
     # -- split settings -----------------------------------------------------------------------
     def split_settings(self, split: str) -> dict:
@@ -362,7 +396,8 @@ class ICLTask:
     def _generate(self, key: int, n: int, settings: dict, split: str, start: int = 0,
                   out: Batch | None = None) -> Batch:
         c = self.config
-        if out is not None and len(out) == n and out.N == c.N:
+        if out is not None and out.content.shape == (n, c.T, c.D) and out.N == c.N \
+                and (out.P, out.L, out.K) == (c.P, c.L, c.K):
             content, target, cls, lab = out.content, out.target, out.class_ids, out.label_ids
             kind, shift = out.kind, out.shift
         else:
@@ -374,10 +409,12 @@ class ICLTask:
             shift = np.empty(n, np.int32)
         novel, noise = _draw_gaussians(key, n, start, c, settings["p_novel"] > 0.0,
                                        self._buffers)
-        _gen_batch(content, target, cls, lab, kind, shift, self.means, self.label_vectors,
+        _gen_batch(content, target, cls, lab, kind, shift, self.means, self._labels32,
                    self._cum_pi, novel, noise, np.uint64(key), start, c.P, c.N,
                    settings["B_exist"], c.B_novel, settings["p_novel"], settings["p_bursty"],
                    c.eps, c.no_repeats, settings["flip"], self._uniform_pi)
+        if out is not None and content is out.content and out.split == split:
+            return out                       # filled in place; same metadata
         return Batch(content, target, cls, lab, kind, shift, c.N, c.P, c.D, c.L, c.K, split)
 
     # -- public API ---------------------------------------------------------------------------
@@ -390,8 +427,10 @@ class ICLTask:
         step = check_int("step", step, lo=0, hi=2**62)
         n = self.config.batch_size if batch_size is None else check_int(
             "batch_size", batch_size, lo=1, hi=TaskConfig.LIMITS["batch_size"])
-        return self._generate(step_key(self._data_key, step), n, self.split_settings("train"),
-                              "train", out=out)
+        settings = self.__dict__.get("_train_settings")
+        if settings is None:
+            settings = self._train_settings = self.split_settings("train")
+        return self._generate(step_key(self._data_key, step), n, settings, "train", out=out)
 
     def sample(self, split: str, n: int, step: int = 0) -> Batch:
         """``n`` sequences of a split.
