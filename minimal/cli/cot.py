@@ -1,4 +1,5 @@
-"""``minimal cot`` (Level 1 of the CoT circuit model) and ``minimal cot sweep``."""
+"""``minimal cot`` (Level 1 of the CoT circuit model), ``minimal cot sweep`` and
+``minimal cot calibrate``."""
 
 from __future__ import annotations
 
@@ -78,6 +79,58 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def _grid(entries, base) -> dict:
+    """``--grid model.FIELD=v1,v2`` entries → {field: values}, each value checked on ``base``
+    before any run starts."""
+    from ..config import apply_overrides
+    from ._common import CLIError
+    grid = {}
+    for text in entries:
+        if "=" not in text:
+            raise CLIError(f"--grid={text!r} is invalid: must be model.FIELD=v1,v2,...")
+        key, vals = text.split("=", 1)
+        key = key.strip()
+        if not key.startswith("model."):
+            raise CLIError(f"--grid={text!r} is invalid: only model.* fields are calibrated "
+                           "(the world, λ and ξ are the observables' settings)")
+        try:
+            values = parse_list(f"--grid {key}", vals, float)
+        except Exception:
+            values = [v.strip() for v in vals.split(",") if v.strip()]
+        for v in values:
+            apply_overrides(base, [(key, v)])
+        grid[key] = values
+    if not grid:
+        raise CLIError("--grid is required (e.g. --grid model.s2_lr_scale=2,3,5)")
+    return grid
+
+
+def cmd_calibrate(args) -> int:
+    from ..cot import calibration as C
+    from ..cot.config import COT_PRESETS
+    base = build_config(args, COT_PRESETS, [], resume=False)
+    grid = _grid(args.grid, base)
+    ranked = C.scan(base, grid, range(args.seed0, args.seed0 + args.seeds), args.sweep_out,
+                    args.workers, not args.quiet)
+    if args.json:
+        print(json.dumps(ranked, default=float))
+        return 0
+    idk = [k for k in C.ID_TARGETS[0.05]]
+    odk = [k for k in C.OOD_REFERENCE[0.05]]
+    print("ranked by the ID mismatch (ID and training observables only); OOD columns are "
+          "predictions, not used")
+    for r in ranked:
+        head = ", ".join(f"{k}={r[k]}" for k in grid) + f": mismatch {r['id_mismatch']:.4f}"
+        print(head)
+        for xi in C.XIS:
+            o = r["observables"][xi]
+            fmt = lambda v: "never" if v is None else f"{v:.4g}"     # noqa: E731
+            print(f"  ξ={xi}: ID " + ", ".join(f"{k} {fmt(o.get(k))}" for k in idk) +
+                  " | OOD (predicted) " + ", ".join(f"{k} {fmt(o.get(k))}" for k in odk))
+    print("targets: " + json.dumps(C.ID_TARGETS))
+    return 0
+
+
 def _common(q, sweep: bool = False):
     q.add_argument("--cot", dest="cot", action="store_true", default=None,
                    help="CoT format (the default)")
@@ -114,3 +167,20 @@ def register(sub, parser_class) -> None:
     s.add_argument("--json", action="store_true")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(sub_func=cmd_sweep, seed=None)
+    c = csub.add_parser("calibrate", help="set Level-1 rates from the ID and training "
+                        "observables of the paper's two noise rows (ξ = 0.05, 0.8)")
+    c.add_argument("--preset", default=None, help="world preset (default paper)")
+    c.set_defaults(preset_default="paper")
+    c.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE")
+    c.add_argument("--steps", type=nonneg_int("--steps", 10**9), default=None)
+    c.add_argument("--grid", action="append", default=[], metavar="model.FIELD=V1,V2",
+                   help="candidate values of a model field (repeatable; the grid is their "
+                        "product, each point run at ξ = 0.05 and 0.8)")
+    c.add_argument("--seeds", type=positive_int("--seeds", 1000), default=1)
+    c.add_argument("--seed0", type=nonneg_int("--seed0"), default=0)
+    c.add_argument("--workers", type=positive_int("--workers", 256), default=None)
+    c.add_argument("--out", dest="sweep_out", default=None, help="results directory")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(sub_func=cmd_calibrate, seed=None, resume=False)

@@ -1,8 +1,9 @@
 """Level 1 of the CoT circuit model as a learner of the training layer (docs/cot.md).
 
-:class:`TSAM` holds the stores, gates and their lazy-decay clocks of the two-stage associative
-memory and applies its own sparse SGD update (the kernels of :mod:`._kernels`): it implements
-the training layer's :class:`~minimal.training.protocol.Learner` directly.
+:class:`TSAM` holds the stores (:mod:`.stores`), the gates with their Adam moments and the
+clock of the two-stage associative memory, and applies its own sparse update (the kernels of
+:mod:`._kernels`): it implements the training layer's
+:class:`~minimal.training.protocol.Learner` directly.
 """
 
 from __future__ import annotations
@@ -38,71 +39,86 @@ def order_for(seeds: Seeds, n_items: int, pos0: int, count: int):
 
 
 
+def decay_table(lr: float, decay: float, warmup: int) -> tuple[np.ndarray, float]:
+    """(tab, tail): tab[s] = Σ_{u<s} log(1 − η_u·decay) for s ≤ warmup, with η_u the warmed-up
+    learning rate; tail = log(1 − lr·decay), the per-step term afterwards."""
+    u = np.arange(warmup, dtype=np.float64)
+    eta = lr * (u + 1.0) / max(warmup, 1)
+    tab = np.concatenate([[0.0], np.cumsum(np.log1p(-eta * decay))])
+    return tab, float(np.log1p(-lr * decay))
+
+
 class TSAM:
-    """Stores, gates and their lazy-decay clocks; training (its own sparse update) and
-    evaluation.  A :class:`~minimal.training.protocol.Learner` of the training layer."""
+    """Stores, gates and their clocks; training (its own sparse update) and evaluation.
+    A :class:`~minimal.training.protocol.Learner` of the training layer."""
 
     columns = COLUMNS
 
-    def __init__(self, cfg: TSAMConfig, world: TwoHopWorld, max_gb: float = 6.0):
+    def __init__(self, cfg: TSAMConfig, world: TwoHopWorld, max_gb: float = 8.0,
+                 dtype=np.float32):
+        from .stores import Stores, store_bytes
         self.cfg = cfg
         self.world = world
         E, R = world.cfg.n_entities, world.cfg.n_relations
         self.E, self.R = E, R
-        n_train = len(world.train_items)
-        rows = {"A": E * R, "B": E * R if not cfg.cot else 1, "S": E * R if cfg.cot else 1,
-                "C": E * R if cfg.cot else 1, "D": R * R if cfg.cot else 1,
-                "M": n_train if not cfg.cot else 1}
-        need = sum(rows.values()) * E * 4 / 1e9
+        need = store_bytes(world, cfg.cot, cfg.layout, np.dtype(dtype).itemsize) / 2**30
         if need > max_gb:
-            raise ConfigError("world", f"|E|={E}, |R|={R}", f"the Level-1 stores need {need:.1f}"
-                              f" GB (limit {max_gb} GB); use the small or tiny world")
-        self.stores = {k: np.zeros((n, E), np.float32) for k, n in rows.items()}
-        self.last = {k: np.zeros(n, np.int64) for k, n in rows.items()}
+            raise ConfigError("model.layout", cfg.layout,
+                              f"the Level-1 stores need {need:.1f} GiB (limit {max_gb} GiB); "
+                              "use the sparse layout or a smaller world")
+        self.stores = Stores(world, cfg.cot, cfg.layout, dtype)
+        self.gate_of = np.array([0, 0, 0, 3] if cfg.gates == "lookup" else [0, 1, 2, 3],
+                                np.int64)
         self.rho = np.full(4, cfg.rho0, np.float64)
+        self.adam_m = np.zeros(4)
+        self.adam_v = np.zeros(4)
+        self.last_gate_grad = np.zeros(4)
         self.step = 0
-        self.n_items = len(world.atomic) + n_train
+        self.n_items = len(world.atomic) + len(world.train_items)
+        self.init_key = np.uint64(world.seeds.key("init"))
+        w = cfg.warmup_steps
+        self.tab, self.tail = decay_table(cfg.lr, cfg.weight_decay, w)
+        self.tab_m, self.tail_m = decay_table(cfg.lr * cfg.m_lr_ratio,
+                                              cfg.weight_decay * cfg.m_decay_ratio, w)
         self.timings = {"step_s": 0.0, "eval_s": 0.0}
-        self._initialised = False
         self.init_state()
 
     # -- learner protocol ---------------------------------------------------------------------
     def init_state(self) -> None:
-        """Initial stores (N(0, init_std²) entries from the init seed), gates ρ₀, clock 0."""
-        if self._initialised and self.step == 0:
-            return
-        rng = self.world.seeds.generator("init")
-        for v in self.stores.values():
-            if self.cfg.init_std > 0:
-                v[...] = rng.normal(0.0, self.cfg.init_std, v.shape)
-            else:
-                v[...] = 0.0
-        for v in self.last.values():
-            v[...] = 0
+        """Initial state: every row at its initial value (generated on first use), gates ρ₀,
+        Adam moments 0, clock 0."""
+        self.stores.reset()
         self.rho[...] = self.cfg.rho0
+        self.adam_m[...] = 0.0
+        self.adam_v[...] = 0.0
         self.step = 0
-        self._initialised = True
 
     def state(self) -> dict:
-        out = {f"store.{k}": v for k, v in self.stores.items()}
-        out.update({f"last.{k}": v for k, v in self.last.items()})
-        out["rho"] = self.rho
-        out["clock"] = np.array(self.step, np.int64)
+        st = self.stores
+        out = {f"store.{k}": v for k, v in st.rows.items()}
+        out.update({f"last.{k}": v for k, v in st.last.items()})
+        out.update({"rho": self.rho, "adam_m": self.adam_m, "adam_v": self.adam_v,
+                    "clock": np.array(self.step, np.int64)})
         return out
 
     def load_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        st = self.stores
         try:
-            for k in self.stores:
-                self.stores[k][...] = arrays[f"store.{k}"]
-                self.last[k][...] = arrays[f"last.{k}"]
+            for k in st.rows:
+                if arrays[f"store.{k}"].shape != st.rows[k].shape:
+                    raise ValueError(f"store {k} has shape {arrays[f'store.{k}'].shape}, "
+                                     f"expected {st.rows[k].shape}")
+                st.rows[k][...] = arrays[f"store.{k}"]
+                st.last[k][...] = arrays[f"last.{k}"]
             self.rho[...] = arrays["rho"]
+            self.adam_m[...] = arrays["adam_m"]
+            self.adam_v[...] = arrays["adam_v"]
             self.step = int(arrays["clock"])
         except KeyError as exc:
             raise RunDirError(f"the checkpoint lacks {exc} (written by an older version or "
                               "another model)") from None
         except ValueError as exc:
             raise RunDirError(f"the checkpoint does not fit this model ({exc})") from None
-        self._initialised = True
 
     def advance(self, step: int, n: int, should_stop: Callable[[], bool],
                 stats: StepStats) -> int:
@@ -132,10 +148,11 @@ class TSAM:
     def evaluate(self, step: int, stats: StepStats) -> dict:
         t0 = time.perf_counter()
         row = self.probe_accuracy()
+        g = self.gate_of
         row.update({"loss": stats.mean_loss,
                     "epoch": step * self.cfg.batch_size / self.n_items,
-                    "rho_a": float(self.rho[0]), "rho1": float(self.rho[1]),
-                    "rho2": float(self.rho[2]), "rhoI": float(self.rho[3])})
+                    "rho_a": float(self.rho[g[0]]), "rho1": float(self.rho[g[1]]),
+                    "rho2": float(self.rho[g[2]]), "rhoI": float(self.rho[g[3]])})
         self.timings["eval_s"] += time.perf_counter() - t0
         return row
 
@@ -143,67 +160,58 @@ class TSAM:
         return None
 
     # -- model --------------------------------------------------------------------------------
-    @property
-    def dec(self):
-        """Lazy decay factor per step of A, B, S, C, D."""
-        return 1.0 - self.cfg.lr * self.cfg.weight_decay
+    def lr_at(self, step: int) -> float:
+        """Store learning rate η_s of ``step`` (warm-up included)."""
+        w = self.cfg.warmup_steps
+        return self.cfg.lr * (1.0 if w <= 0 or step >= w else (step + 1.0) / w)
 
-    @property
-    def dec_m(self):
-        """Lazy decay factor per step of the memorisation rows M."""
-        c = self.cfg
-        return 1.0 - c.lr * c.m_lr_ratio * c.weight_decay * c.m_decay_ratio
-
-    def gate_lrs(self) -> np.ndarray:
-        """Learning rates of the gates (ρ_a, ρ₁, ρ₂, ρ_I)."""
-        c = self.cfg
-        g = c.lr * c.rho_lr_scale
-        return np.array([g, g, g, c.lr * c.rhoI_lr_scale])
+    def _kargs(self):
+        idx, rows, last = self.stores.tuples()
+        return idx, rows, last
 
     def train(self, order, start_pos, n_steps):
-        """``n_steps`` SGD steps on the items ``order[start_pos:]``; (per-step summed losses,
+        """``n_steps`` steps on the items ``order[start_pos:]``; (per-step summed losses,
         number of loss terms)."""
-        c, s = self.cfg, self.stores
-        L = self.last
-        loss, n = _K._train_steps(self.world.atomic, self.world.train_items, order, start_pos,
-                                  n_steps, c.batch_size, self.step, c.cot, self.R, s["A"],
-                                  s["B"], s["S"], s["C"], s["D"], s["M"], L["A"], L["B"],
-                                  L["S"], L["C"], L["D"], L["M"], self.rho, c.lr, self.dec,
-                                  self.dec_m, c.m_lr_ratio, c.cd_lr_scale, c.bridge_topk,
-                                  self.gate_lrs())
+        c = self.cfg
+        idx, rows, last = self._kargs()
+        loss, n = _K._train_steps(
+            self.world.atomic, self.world.train_items, order, start_pos, n_steps, c.batch_size,
+            self.step, c.cot, self.R, idx, rows, last, self.stores.fact, self.rho, self.adam_m,
+            self.adam_v, self.gate_of, c.lr, c.warmup_steps, self.tab, self.tail, self.tab_m,
+            self.tail_m, c.m_lr_ratio, c.s2_lr_scale, c.bridge_topk, c.gate_lr, c.gate_weight_decay, self.init_key,
+            c.init_std, self.last_gate_grad)
         self.step += n_steps
         return loss, n
 
-    def probe_accuracy(self, perturb: int = 0, rng_seed: int = 0) -> dict:
+    def _two_hop(self, p, perturb, prng):
+        c = self.cfg
+        idx, rows, last = self._kargs()
+        return _K._eval_two_hop(p["h"], p["r1"], p["r2"], p["b"], p["t"], p["index"], c.cot,
+                                self.R, idx, rows, last, self.stores.fact, self.rho,
+                                self.gate_of, self.step, self.tab, self.tail, self.tab_m,
+                                self.tail_m, self.init_key, c.init_std, c.bridge_topk, perturb,
+                                prng)
+
+    def probe_accuracy(self, rng_seed: int = 0) -> dict:
         """Exact-match accuracy on every evaluation probe."""
-        c, s, L = self.cfg, self.stores, self.last
         out = {}
+        idx, rows, last = self._kargs()
         for name in PROBES:
             p = self.world.probe(name)
             if name in ("id_atomic", "ood_atomic"):
-                out[name] = _K._eval_atomic(p["h"], p["r"], p["t"], self.R, s["A"], L["A"],
-                                            self.step, self.dec, self.rho[0])
+                out[name] = _K._eval_atomic(p["h"], p["r"], p["t"], self.R, idx, rows, last,
+                                            self.rho[self.gate_of[0]], self.step, self.tab,
+                                            self.tail, self.init_key, self.cfg.init_std)
             else:
                 prng = np.random.default_rng(rng_seed).integers(0, 2**31, len(p["h"]))
-                out[name] = _K._eval_two_hop(p["h"], p["r1"], p["r2"], p["b"], p["t"],
-                                             p["index"], c.cot, self.R, s["A"], s["B"], s["S"],
-                                             s["C"], s["D"], s["M"], L["A"], L["B"], L["S"],
-                                             L["C"], L["D"], L["M"], self.step, self.dec,
-                                             self.dec_m, self.rho, c.bridge_topk, perturb, prng)
+                out[name] = self._two_hop(p, 0, prng)
         return out
 
     def stage2_dependence(self, probe: str = "test_inferred_iid", seed: int = 0) -> dict:
         """Stage-2 accuracy (teacher-forced b) when h, r1, b or r2 is replaced at random."""
         if not self.cfg.cot:
             raise ConfigError("model.cot", False, "the stage-2 test needs the CoT format")
-        s, L = self.stores, self.last
         p = self.world.probe(probe)
         prng = np.random.default_rng(seed).integers(0, 2**31, len(p["h"]))
-        res = {}
-        for name, code in (("unchanged", 5), ("h", 1), ("r1", 2), ("b", 3), ("r2", 4)):
-            res[name] = _K._eval_two_hop(p["h"], p["r1"], p["r2"], p["b"], p["t"], p["index"],
-                                         True, self.R, s["A"], s["B"], s["S"], s["C"], s["D"],
-                                         s["M"], L["A"], L["B"], L["S"], L["C"], L["D"], L["M"],
-                                         self.step, self.dec, self.dec_m, self.rho,
-                                         self.cfg.bridge_topk, code, prng)
-        return res
+        return {name: self._two_hop(p, code, prng)
+                for name, code in (("unchanged", 5), ("h", 1), ("r1", 2), ("b", 3), ("r2", 4))}
