@@ -118,6 +118,17 @@ def test_every_module_belongs_to_a_part():
     assert not loose, f"modules outside every part of docs/architecture.json: {loose}"
 
 
+def test_core_imports_nothing_above_it():
+    """The ground (Core) imports only Core modules: one rule for every part above it (the
+    architecture card draws two of these arrows as never-rules)."""
+    mods = _modules()
+    graph = _imports(mods, dynamic=True)
+    bad = [(m, n) for m, deps in graph.items() for n in deps
+           if _part_of(mods[m]) == "Core" and _part_of(mods[n]) not in ("Core", None)]
+    assert not bad, "the ground imports nothing above it: " + ", ".join(
+        f"{a} imports {b}" for a, b in bad)
+
+
 @pytest.mark.parametrize("rule", RULES["never"], ids=lambda r: f"{r[0]}->{r[1]}")
 def test_never_rule_holds(rule):
     src, dst, why = rule

@@ -15,6 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from minimal.config import Seeds, apply_overrides
+from minimal.lsa.config import moments_of
 from minimal.lsa import gd as G
 from minimal.lsa import reference as R
 from minimal.lsa.config import BASE_MOMENTS, INPUTS, LSA_PRESETS, LSAConfig, LSARunConfig
@@ -280,7 +281,7 @@ def test_published_numbers():
     for inputs, (e, l, z) in {"uniform-0.5": (6.06, 0.206, 0.417),
                               "uniform-1": (1.52, 0.825, 1.667),
                               "normal": (0.476, 2.62, 5.0)}.items():
-        s2, kappa = T.moments_of(inputs)
+        s2, kappa = moments_of(inputs)
         sm = T.summary(s2, kappa, 10, 10)
         assert sm["eta_star"] == pytest.approx(e, abs=0.005)
         assert sm["loss_star"] == pytest.approx(l, abs=0.0051)
@@ -349,7 +350,7 @@ def test_monte_carlo_matches_formula(inputs, factor):
     (E[(y_q − ŷ)² | X] = σ² tr((I − (η/N) C)²)), match the formula within 1 % at 0.5η*, η*,
     1.5η*; and the plainly sampled loss (w, x, x_q all drawn) within 4 standard errors."""
     d = N = 10
-    s2, kappa = T.moments_of(inputs)
+    s2, kappa = moments_of(inputs)
     eta = factor * T.eta_star(s2, kappa, N, d)
     formula = T.expected_loss(eta, s2, kappa, N, d)
     b = _batch(d, N, 20_000, 11, inputs)

@@ -63,12 +63,13 @@ def cmd_lsa(args) -> int:
 
 
 def cmd_theory(args) -> int:
+    from ..lsa.config import moments_of
     from ..lsa.experiments import monte_carlo
     from ..theory import lsa as theory
     if (args.sigma2 is None) != (args.kappa is None) and args.inputs is None:
         raise CLIError("--sigma2 and --kappa go together (or give --inputs)")
     if args.inputs is not None or args.kappa is None:
-        s2, kappa = theory.moments_of(args.inputs or "uniform-0.5", args.sigma2)
+        s2, kappa = moments_of(args.inputs or "uniform-0.5", args.sigma2)
     else:
         s2, kappa = args.sigma2, args.kappa
     out = theory.summary(s2, kappa, args.N, args.d)

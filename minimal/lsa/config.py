@@ -19,7 +19,7 @@ from ..config import (PresetRegistry, Seeds, check_bool, check_choice, check_flo
 from ..errors import ConfigError
 from ..training.config import OptimConfig, TrainConfig
 
-__all__ = ["LSAConfig", "LSARunConfig", "LSA_PRESETS", "INPUTS", "BASE_MOMENTS",
+__all__ = ["LSAConfig", "LSARunConfig", "LSA_PRESETS", "INPUTS", "BASE_MOMENTS", "moments_of",
            "lsa_optim_config", "lsa_train_config"]
 
 #: input distributions of the coordinates of x (i.i.d., symmetric about 0)
@@ -31,6 +31,16 @@ BASE_MOMENTS = {
     "uniform-1": (Fraction(1, 3), Fraction(9, 5)),
     "normal": (Fraction(1), Fraction(3)),
 }
+
+
+
+def moments_of(inputs: str, sigma2: float | None = None) -> tuple[float, float]:
+    """(σ², κ) of a named input distribution (σ² overridden by ``sigma2`` when given)."""
+    if inputs not in BASE_MOMENTS:
+        raise ConfigError("inputs", inputs, f"must be one of {', '.join(INPUTS)}")
+    base_var, kurt = BASE_MOMENTS[inputs]
+    return (float(base_var) if sigma2 is None else float(sigma2)), float(kurt)
+
 
 #: largest number of stored token values (tasks × (N+1) × (d+1)) of one batch or held-out set
 MAX_VALUES = 2 ** 27

@@ -27,7 +27,7 @@ from typing import Iterable
 import sympy as sp
 
 __all__ = ["derivation", "expect_index_sum", "expected_loss", "eta_star", "optimal_loss",
-           "zero_loss", "moments_of", "summary"]
+           "zero_loss", "summary"]
 
 eta, s2, kappa, N, d = sp.symbols("eta sigma2 kappa N d", positive=True)
 
@@ -145,16 +145,6 @@ def optimal_loss(sigma2: float, kurtosis: float, n_ctx: int, dim: int) -> float:
 def zero_loss(sigma2: float, dim: int) -> float:
     """The loss of the zero predictor, E ½ y_q² = ½ σ² d."""
     return 0.5 * sigma2 * dim
-
-
-def moments_of(inputs: str, sigma2: float | None = None) -> tuple[float, float]:
-    """(σ², κ) of a named input distribution (see :mod:`minimal.lsa.config`)."""
-    from ..lsa.config import BASE_MOMENTS, INPUTS
-    from ..errors import ConfigError
-    if inputs not in BASE_MOMENTS:
-        raise ConfigError("inputs", inputs, f"must be one of {', '.join(INPUTS)}")
-    base_var, kurt = BASE_MOMENTS[inputs]
-    return (float(base_var) if sigma2 is None else float(sigma2)), float(kurt)
 
 
 def summary(sigma2: float, kurtosis: float, n_ctx: int, dim: int) -> dict:
