@@ -1,0 +1,2 @@
+"""Linear self-attention trained on in-context regression, and its equivalence with gradient
+descent (docs/lsa.md)."""
