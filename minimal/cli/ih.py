@@ -35,7 +35,9 @@ def cmd_ih(args) -> int:
     summarise_training(res, args.out)
     m = res.metrics
     if "beta1" in m and len(m["beta1"]):
-        print(f"{cfg.ih.variant}: beta1 {m['beta1'][-1]:.3f}, alpha {m['alpha'][-1]:.3f}, "
+        variant = (cfg.ih.variant if cfg is not None else
+                   res.run.manifest["config"]["ih"]["variant"])
+        print(f"{variant}: beta1 {m['beta1'][-1]:.3f}, alpha {m['alpha'][-1]:.3f}, "
               f"beta2 {m['beta2'][-1]:.3f}, xi {m['xi'][-1]:.3f}")
     return finish_training(res)
 
