@@ -223,6 +223,18 @@ CLI_CASES = [
     (["biinduct", "study", "--out", f"{R}/new", "--seeds", "0"], "--seeds=0 is invalid"),
     (["biinduct", "study", "--out", f"{R}/new", "--steps", "0"], "--steps=0 is invalid"),
     (["biinduct", "study", "--out", f"{R}/new", "--draws", "0"], "--draws=0 is invalid"),
+    # lsa, clamp, sweep, plot
+    (["lsa", "--layers", "0", "--out", f"{R}/new"], "--layers=0 is invalid"),
+    (["lsa", "--inputs", "cauchy", "--out", f"{R}/new"], "invalid choice"),
+    (["lsa", "--set", "model.d=1000", "--out", f"{R}/new"], "model.d=1000"),
+    (["lsa", "theory", "--N", "0"], "--N=0 is invalid"),
+    (["clamp", "train", "--set", "task.n_labels=1", "--out", f"{R}/new"], "task.n_labels=1"),
+    (["clamp", "train", "--clamp", "notjson", "--out", f"{R}/new"], "--clamp="),
+    (["clamp", "train", "--preset", "nope", "--out", f"{R}/new"], "unknown clamp preset"),
+    (["sweep", "ih", "--grid", "task.B=1,x", "--out", f"{R}/new"], "task.B='x'"),
+    (["sweep", "ih", "--grid", "nope.field=1", "--out", f"{R}/new"], "nope.field"),
+    (["sweep", "ih", "--out", f"{R}/new"], "name at least one axis"),
+    (["plot", f"{R}/does-not-exist"], "no such run directory"),
     # repeat
     (["repeat", "train"], "--out is required"),
     (["repeat", "train", "--preset", "nope", "--out", f"{R}/new"], "unknown repeat preset"),
