@@ -39,7 +39,7 @@ import numpy as np
 
 from ..config import check_bool, check_choice, check_float, check_int
 from ..errors import ConfigError, ConfigTypeError
-from . import layout as LY
+import minimal.transformer.layout as LY
 
 __all__ = ["Override", "ClampSpec", "PassSpec", "CLAMPS", "build_plan", "validate_specs",
            "REF", "L1PATTERN", "MAIN"]

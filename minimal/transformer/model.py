@@ -30,8 +30,8 @@ import numpy as np
 from ..errors import ConfigError, ConfigTypeError
 from ..tasks.seq import SeqBatch
 from ..training.params import check_arrays, check_grads
-from . import _kernels as _K
-from . import layout as LY
+import minimal.transformer._kernels as _K
+import minimal.transformer.layout as LY
 from .clamps import (ClampSpec, Override, PassSpec, build_plan, check_override_targets,
                      validate_specs, MAIN)
 from .config import TransformerConfig

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from . import layout as LY
+import minimal.transformer.layout as LY
 
 try:
     from scipy.special import erf as _erf
