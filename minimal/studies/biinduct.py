@@ -27,6 +27,7 @@ import numpy as np
 
 from ..config import PresetRegistry, Seeds, apply_overrides, to_dict
 from ..errors import ConfigError
+from ._lm import TaskData, ce_acc, check_lm_config
 from ..runs import Run, read_metrics
 from ..tasks.biinduct import (ARMS, BiInductTask, BiInductTaskConfig,
                               expected_snippet_fraction, mix_at)
@@ -71,12 +72,7 @@ class BiInductRunConfig:
                           ("optim", OptimConfig), ("train", TrainConfig), ("seeds", Seeds)):
             if not isinstance(getattr(self, name), cls):
                 raise ConfigError(name, getattr(self, name), f"must be a {cls.__name__}")
-        net = self.net_config()
-        if net.positions != "none" and net.max_len < self.task.T:
-            raise ConfigError("model.max_len", net.max_len, f"must be ≥ task.T={self.task.T}")
-        if net.loss_positions is not None:
-            raise ConfigError("model.loss_positions", net.loss_positions,
-                              "must be null (a language model: a loss at every position)")
+        check_lm_config(self.net_config(), self.task.T)
 
     def net_config(self) -> TransformerConfig:
         v = self.task.n_tokens
@@ -98,13 +94,6 @@ for _arm in ARMS:
 # the model: the transformer with the study's evaluation
 # ----------------------------------------------------------------------------------------------
 
-def _ce_acc(logits, targets):
-    m = targets >= 0
-    lg = logits[m].astype(np.float64)
-    t = targets[m].astype(np.int64)
-    z = lg - lg.max(1, keepdims=True)
-    lse = np.log(np.exp(z).sum(1))
-    return float((lse - z[np.arange(len(t)), t]).mean()), float((lg.argmax(1) == t).mean())
 
 
 def probe_batch(probe) -> SeqBatch:
@@ -144,7 +133,7 @@ class BiInductNet(Transformer):
                 sub = batch.subset(slice(s, s + chunk))
                 lg = self.forward(params, sub, ("logits",), clamps=None, full=True)["logits"]
                 k = int((sub.targets >= 0).sum())
-                lo, ac = _ce_acc(lg, sub.targets)
+                lo, ac = ce_acc(lg, sub.targets)
                 los += lo * k
                 acc += ac * k
                 cnt += k
@@ -157,17 +146,6 @@ class BiInductNet(Transformer):
         return row
 
 
-class _Data:
-    """The training layer's Data: the task's batches, and its evaluation data built once."""
-
-    def __init__(self, task: BiInductTask):
-        self.task = task
-
-    def batch(self, step, out=None):
-        return self.task.batch(step)
-
-    def eval_data(self):
-        return self.task.eval_data()
 
 
 def make_task(cfg: BiInductRunConfig) -> BiInductTask:
@@ -194,7 +172,7 @@ def train_biinduct(cfg: BiInductRunConfig | None = None, out: str | Path | None 
                else BiInductRunConfig())
     task = make_task(cfg)
     model = BiInductNet(cfg.net_config())
-    learner = GradientLearner(model, _Data(task), cfg.optim, cfg.seeds.generator("init"),
+    learner = GradientLearner(model, TaskData(task), cfg.optim, cfg.seeds.generator("init"),
                               evaluators=[make_evaluator(cfg, task)],
                               chunk=cfg.train.eval_chunk)
     resolved = {"model": {"vocab": cfg.task.n_tokens, "n_out": cfg.task.n_tokens},

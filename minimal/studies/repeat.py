@@ -30,6 +30,7 @@ from ..config import PresetRegistry, Seeds
 from ..diagnostics.heads import ScoreEvaluator
 from ..diagnostics.scores import induction_score
 from ..errors import ConfigError
+from ._lm import TaskData, ce_acc, check_lm_config
 from ..tasks.probes import repeat_probe
 from ..tasks.repeat import GENERATOR_VERSION, RepeatTask, RepeatTaskConfig
 from ..training import GradientLearner, TrainResult, resume_config, run_learner
@@ -73,12 +74,7 @@ class RepeatRunConfig:
                           ("optim", OptimConfig), ("train", TrainConfig), ("seeds", Seeds)):
             if not isinstance(getattr(self, name), cls):
                 raise ConfigError(name, getattr(self, name), f"must be a {cls.__name__}")
-        net = self.net_config()
-        if net.positions != "none" and net.max_len < self.task.T:
-            raise ConfigError("model.max_len", net.max_len, f"must be ≥ task.T={self.task.T}")
-        if net.loss_positions is not None:
-            raise ConfigError("model.loss_positions", net.loss_positions,
-                              "must be null (a language model: a loss at every position)")
+        check_lm_config(self.net_config(), self.task.T)
         if 2 * PROBE_L > self.task.T:
             raise ConfigError("task.T", self.task.T, f"must be ≥ {2 * PROBE_L} (the probe)")
 
@@ -94,15 +90,6 @@ REPEAT_PRESETS.register("repeat-quick", lambda: RepeatRunConfig(
     train=TrainConfig(steps=300, eval_every=50, eval_chunk=256)), "300 steps (tests)")
 
 
-def _ce_acc(logits, targets, mask=None):
-    m = targets >= 0
-    if mask is not None:
-        m &= mask
-    lg = logits[m].astype(np.float64)
-    t = targets[m].astype(np.int64)
-    z = lg - lg.max(1, keepdims=True)
-    lse = np.log(np.exp(z).sum(1))
-    return float((lse - z[np.arange(len(t)), t]).mean()), float((lg.argmax(1) == t).mean())
 
 
 class RepeatNet(Transformer):
@@ -129,10 +116,10 @@ class RepeatNet(Transformer):
         row = {}
         fresh = data["fresh"]
         lg = self._logits(params, fresh, chunk)
-        row["fresh_loss"], row["fresh_acc"] = _ce_acc(lg, fresh.targets, fresh.meta["copy_mask"])
-        row["fresh_all_loss"], _ = _ce_acc(lg, fresh.targets)
+        row["fresh_loss"], row["fresh_acc"] = ce_acc(lg, fresh.targets, fresh.meta["copy_mask"])
+        row["fresh_all_loss"], _ = ce_acc(lg, fresh.targets)
         pool = data["pool"]
-        row["pool_loss"], row["pool_acc"] = _ce_acc(self._logits(params, pool, chunk),
+        row["pool_loss"], row["pool_acc"] = ce_acc(self._logits(params, pool, chunk),
                                                     pool.targets)
         from ..tasks.seq import SeqBatch
         pb = SeqBatch(self.probe.tokens, None, self.probe.targets)
@@ -143,15 +130,6 @@ class RepeatNet(Transformer):
         return row
 
 
-class _Data:
-    def __init__(self, task: RepeatTask):
-        self.task = task
-
-    def batch(self, step, out=None):
-        return self.task.batch(step)
-
-    def eval_data(self):
-        return self.task.eval_data()
 
 
 def _probe(cfg: RepeatRunConfig):
@@ -174,7 +152,7 @@ def train_repeat(cfg: RepeatRunConfig | None = None, out: str | Path | None = No
     model = RepeatNet(net, probe)
     ev = ScoreEvaluator("transformer", net.n_layers, net.heads, {"repeat": probe},
                         names=("induction", "prev", "duplicate"))
-    learner = GradientLearner(model, _Data(task), cfg.optim, s.generator("init"),
+    learner = GradientLearner(model, TaskData(task), cfg.optim, s.generator("init"),
                               evaluators=[ev], chunk=cfg.train.eval_chunk)
     t = cfg.task
     resolved = {"model": {"vocab": t.vocab, "n_out": t.vocab}, "n_params": model.n_params(),

@@ -1,0 +1,43 @@
+"""Pieces shared by the language-model toy studies (Bi-Induct, repeated data): the
+transformer's config check, the cross-entropy of recorded logits, and the Data adapter."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+
+
+def check_lm_config(net, T: int) -> None:
+    """A language model over sequences of length ``T``: positions cover T and every position
+    has a loss (one-line ConfigErrors otherwise)."""
+    if net.positions != "none" and net.max_len < T:
+        raise ConfigError("model.max_len", net.max_len, f"must be ≥ task.T={T}")
+    if net.loss_positions is not None:
+        raise ConfigError("model.loss_positions", net.loss_positions,
+                          "must be null (a language model: a loss at every position)")
+
+
+def ce_acc(logits, targets, mask=None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over the positions with a target (and ``mask``)."""
+    m = targets >= 0
+    if mask is not None:
+        m &= mask
+    lg = logits[m].astype(np.float64)
+    t = targets[m].astype(np.int64)
+    z = lg - lg.max(1, keepdims=True)
+    lse = np.log(np.exp(z).sum(1))
+    return float((lse - z[np.arange(len(t)), t]).mean()), float((lg.argmax(1) == t).mean())
+
+
+class TaskData:
+    """The training layer's Data: a task's batches, and its evaluation data built once."""
+
+    def __init__(self, task):
+        self.task = task
+
+    def batch(self, step, out=None):
+        return self.task.batch(step)
+
+    def eval_data(self):
+        return self.task.eval_data()
