@@ -29,11 +29,11 @@ from .layout import (ATTN_OUT, EMBED, K, LN1, LN2, LNF, LOGITS, MID, MLP_OUT, ML
 
 # indices into ci
 CI_LAYERS, CI_H, CI_DH, CI_LN, CI_MLP, CI_GELU, CI_POS, CI_P1, CI_LINEAR, CI_CAUSAL, CI_VOCAB, \
-    CI_DIN, CI_INPROJ, CI_INBIAS, CI_UBIAS, CI_NREAD, CI_D, CI_DM, CI_C, CI_WO = range(20)
-N_CI = 20
+    CI_DIN, CI_INPROJ, CI_INBIAS, CI_UBIAS, CI_NREAD, CI_D, CI_DM, CI_C, CI_WO, CI_SMEAR = range(21)
+N_CI = 21
 POS_NONE, POS_ONEHOT, POS_LEARNED, POS_ROPE = 0, 1, 2, 3
 # indices into cf
-CF_EPS, CF_SCALE = 0, 1
+CF_EPS, CF_SCALE, CF_GAMMA = 0, 1, 2
 
 _SQRT1_2 = 0.7071067811865476
 _INV_SQRT_2PI = 0.3989422804014327
@@ -254,6 +254,82 @@ def _split_qkv(G, pos, cos, sin, rope, Qv, Kv, Vv):
 
 
 @njit(cache=True, fastmath=_FM)
+def _shear_fwd(X, gamma):
+    """Momentum shear along the sequence axis, in place: x̂_t = (1+γ) x_t − γ x_{t−1} for
+    t ≥ 1, x̂_0 = x_0 (x_{−1} := x_0).  Descending t reads every x_{t−1} before it changes."""
+    n, H, T, dh = X.shape
+    a = X.dtype.type(1.0 + gamma)
+    g = X.dtype.type(gamma)
+    for b in range(n):
+        for h in range(H):
+            for t in range(T - 1, 0, -1):
+                for e in range(dh):
+                    X[b, h, t, e] = a * X[b, h, t, e] - g * X[b, h, t - 1, e]
+
+
+@njit(cache=True, fastmath=_FM)
+def _shear_bwd(dY, gamma):
+    """Transpose of :func:`_shear_fwd`: dx_t = c_t dŷ_t − γ dŷ_{t+1} (c_0 = 1, else 1+γ)."""
+    n, H, T, dh = dY.shape
+    dX = np.empty_like(dY)
+    a = dY.dtype.type(1.0 + gamma)
+    g = dY.dtype.type(gamma)
+    for b in range(n):
+        for h in range(H):
+            for t in range(T):
+                c = a if t > 0 else dY.dtype.type(1.0)
+                for e in range(dh):
+                    v = c * dY[b, h, t, e]
+                    if t + 1 < T:
+                        v -= g * dY[b, h, t + 1, e]
+                    dX[b, h, t, e] = v
+    return dX
+
+
+@njit(cache=True)
+def _sigmoid(a):
+    return 1.0 / (1.0 + math.exp(-a))
+
+
+@njit(cache=True, fastmath=_FM)
+def _smear_fwd(X, alpha):
+    """Smeared keys, in place: k̂_t = σ(α_h) k_t + (1 − σ(α_h)) k_{t−1} for t ≥ 1, k̂_0 = k_0."""
+    n, H, T, dh = X.shape
+    for h in range(H):
+        s = X.dtype.type(_sigmoid(alpha[h]))
+        r = X.dtype.type(1.0) - s
+        for b in range(n):
+            for t in range(T - 1, 0, -1):
+                for e in range(dh):
+                    X[b, h, t, e] = s * X[b, h, t, e] + r * X[b, h, t - 1, e]
+
+
+@njit(cache=True, fastmath=_FM)
+def _smear_bwd(dY, Xpre, alpha, galpha):
+    """Transpose of :func:`_smear_fwd` given the unsmeared keys ``Xpre``; adds dL/dα_h to
+    ``galpha``: σ(α)(1 − σ(α)) Σ_{t≥1} dŷ_t · (x_t − x_{t−1})."""
+    n, H, T, dh = dY.shape
+    dX = np.empty_like(dY)
+    for h in range(H):
+        sd = _sigmoid(alpha[h])
+        s = dY.dtype.type(sd)
+        r = dY.dtype.type(1.0) - s
+        acc = 0.0
+        for b in range(n):
+            for t in range(T):
+                c = s if t > 0 else dY.dtype.type(1.0)
+                for e in range(dh):
+                    v = c * dY[b, h, t, e]
+                    if t + 1 < T:
+                        v += r * dY[b, h, t + 1, e]
+                    dX[b, h, t, e] = v
+                    if t > 0:
+                        acc += dY[b, h, t, e] * (Xpre[b, h, t, e] - Xpre[b, h, t - 1, e])
+        galpha[h] += sd * (1.0 - sd) * acc
+    return dX
+
+
+@njit(cache=True, fastmath=_FM)
 def _scores_fwd(Qv, Kv, scale, causal, linear, rows, S):
     """Scaled scores of the selected query rows (direct indexing: no array views in the inner
     loops, whose reference counting would dominate at T = 5)."""
@@ -381,7 +457,7 @@ def _affine_rows(Xin, W, bias, use_bias, rows, full, Yout):
 @njit(cache=True, fastmath=_FM)
 def _forward(ci, cf, tokens, X, pos, cos, sin,
              W_E, W_in, b_in, W_pos, ln1_w, ln1_b, W_Q, W_K, W_V, W_O, ln2_w, ln2_b,
-             W_1, b_1, W_2, b_2, lnf_w, lnf_b, R_W, R_b, W_U, b_U,
+             W_1, b_1, W_2, b_2, lnf_w, lnf_b, R_W, R_b, W_U, b_U, smear,
              buf, offs, cmask, cval, cflag, rows, all_rows, upto):
     """One forward pass into ``buf`` (see the module docstring).  Only layers < ``upto`` are
     computed, and the readout only when ``upto`` is the number of layers (a reference pass
@@ -389,9 +465,9 @@ def _forward(ci, cf, tokens, X, pos, cos, sin,
     n, T = tokens.shape
     nl, H, dh, d = ci[CI_LAYERS], ci[CI_H], ci[CI_DH], ci[CI_D]
     Dm, C = ci[CI_DM], ci[CI_C]
-    eps, scale = cf[CF_EPS], cf[CF_SCALE]
+    eps, scale, gamma = cf[CF_EPS], cf[CF_SCALE], cf[CF_GAMMA]
     causal, linear = ci[CI_CAUSAL] != 0, ci[CI_LINEAR] != 0
-    use_ln, rope = ci[CI_LN] != 0, ci[CI_POS] == POS_ROPE
+    use_ln, rope, smeared = ci[CI_LN] != 0, ci[CI_POS] == POS_ROPE, ci[CI_SMEAR] != 0
     sz_res = n * T * d
     sz_h = n * H * T * dh
     sz_s = n * H * T * T
@@ -418,6 +494,11 @@ def _forward(ci, cf, tokens, X, pos, cos, sin,
         Kv = _v4(buf, offs[K, l], n, H, T, dh)
         Vv = _v4(buf, offs[V, l], n, H, T, dh)
         _split_qkv(G, pos, cos, sin, rope, Qv, Kv, Vv)
+        if gamma != 0.0:
+            _shear_fwd(Qv, gamma)
+            _shear_fwd(Kv, gamma)
+        if smeared:
+            _smear_fwd(Kv, smear[l])
         for kind in (Q, K, V):
             if cflag[kind, l]:
                 _clamp(buf, cmask, cval, offs[kind, l], sz_h)
@@ -786,6 +867,16 @@ def _softmax_bwd_rows(dP, Praw, causal, linear, dS):
                     s[j] = 0.0
 
 
+@njit(cache=True)
+def _zero_above_diagonal(S):
+    n, H, T, _ = S.shape
+    for b in range(n):
+        for h in range(H):
+            for i in range(T):
+                for j in range(i + 1, T):
+                    S[b, h, i, j] = 0.0
+
+
 @njit(cache=True, fastmath=_FM)
 def _attn_bwd_qk_gemm(dS, Qv, Kv, scale, dQ, dK):
     """dQ = scale · dS K, dK = scale · dSᵀ Q, every row (dS is 0 at masked keys)."""
@@ -806,9 +897,9 @@ def _attn_bwd_qk_gemm(dS, Qv, Kv, scale, dQ, dK):
 @njit(cache=True, fastmath=_FM)
 def _backward(ci, cf, tokens, X, pos, cos, sin, targets, has_loss,
               W_E, W_in, b_in, W_pos, ln1_w, ln1_b, W_Q, W_K, W_V, W_O, ln2_w, ln2_b,
-              W_1, b_1, W_2, b_2, lnf_w, lnf_b, R_W, R_b, W_U, b_U,
+              W_1, b_1, W_2, b_2, lnf_w, lnf_b, R_W, R_b, W_U, b_U, smear,
               gW_E, gW_in, gb_in, gW_pos, gln1_w, gln1_b, gW_Q, gW_K, gW_V, gW_O, gln2_w,
-              gln2_b, gW_1, gb_1, gW_2, gb_2, glnf_w, glnf_b, gR_W, gR_b, gW_U, gb_U,
+              gln2_b, gW_1, gb_1, gW_2, gb_2, glnf_w, glnf_b, gR_W, gR_b, gW_U, gb_U, gsmear,
               buf, dbuf, inj, offs, cmask, cflag, iflag, dval, rows, all_rows, head, top):
     """Gradients of one pass (accumulated into the g* arrays); returns (loss, correct, count).
 
@@ -819,9 +910,9 @@ def _backward(ci, cf, tokens, X, pos, cos, sin, targets, has_loss,
     n, T = tokens.shape
     nl, H, dh, d = ci[CI_LAYERS], ci[CI_H], ci[CI_DH], ci[CI_D]
     Dm, C = ci[CI_DM], ci[CI_C]
-    scale = cf[CF_SCALE]
+    scale, gamma = cf[CF_SCALE], cf[CF_GAMMA]
     causal, linear = ci[CI_CAUSAL] != 0, ci[CI_LINEAR] != 0
-    use_ln, rope = ci[CI_LN] != 0, ci[CI_POS] == POS_ROPE
+    use_ln, rope, smeared = ci[CI_LN] != 0, ci[CI_POS] == POS_ROPE, ci[CI_SMEAR] != 0
     HD = H * dh
     sz_res = n * T * d
     sz_h = n * H * T * dh
@@ -1041,6 +1132,10 @@ def _backward(ci, cf, tokens, X, pos, cos, sin, targets, has_loss,
         else:
             _attn_bwd_softmax(dP, Praw, causal, linear, rr, dS)
         _finish(dbuf, inj, cmask, dval, oS, sz_s, iflag[SCORES, l], cflag[SCORES, l])
+        if gemm and causal and iflag[SCORES, l]:
+            # a gradient injected at a masked key (j > i) must not reach q and k: the GEMMs
+            # below take every key (the per-row path only visits j ≤ i)
+            _zero_above_diagonal(dS)
         # queries and keys
         Qv = _v4(buf, offs[Q, l], n, H, T, dh)
         Kv = _v4(buf, offs[K, l], n, H, T, dh)
@@ -1053,6 +1148,21 @@ def _backward(ci, cf, tokens, X, pos, cos, sin, targets, has_loss,
             _attn_bwd_qk(dS, Qv, Kv, scale, causal, rr, dQ, dK)
         _finish(dbuf, inj, cmask, dval, oQ, sz_h, iflag[Q, l], cflag[Q, l])
         _finish(dbuf, inj, cmask, dval, oK, sz_h, iflag[K, l], cflag[K, l])
+        # back through the smeared keys and the momentum shear (into new arrays: the
+        # activation gradients of q and k in dbuf stay those of the sheared values)
+        if smeared:
+            Apre = _v3(buf, offs[LN1, l], n, T, d) if use_ln else Rin
+            Gp = np.dot(Apre.reshape((n * T, d)), _qkv_weights(W_Q, W_K, W_V, l))
+            Qp = np.empty_like(Qv)
+            Kp = np.empty_like(Kv)
+            Vp = np.empty_like(Kv)
+            _split_qkv(Gp, pos, cos, sin, rope, Qp, Kp, Vp)
+            if gamma != 0.0:
+                _shear_fwd(Kp, gamma)
+            dK = _smear_bwd(dK, Kp, smear[l], gsmear[l])
+        if gamma != 0.0:
+            dQ = _shear_bwd(dQ, gamma)
+            dK = _shear_bwd(dK, gamma)
         # back through RoPE into the (nT, 3 H dh) projection gradient
         dG = np.empty((n * T, 3 * HD), Qv.dtype)
         half = dh // 2

@@ -49,6 +49,9 @@ class TransformerConfig:
     positions: str = "rope"      #: none | onehot (dims [0, max_len) of the residual) | learned | rope
     max_len: int = 32            #: positions supported (one-hot width, learned table, RoPE table)
     rope_base: float = 10000.0
+    momentum: float = 0.0        #: momentum shear γ of queries and keys after RoPE (Maitra 2026):
+    #: q̂_t = q_t + γ(q_t − q_{t−1}), k̂ likewise, q_{−1} := q_0; 0: off; −1: the previous q
+    smear_keys: bool = False     #: keys k̂_t = σ(α_h) k_t + (1 − σ(α_h)) k_{t−1}, α learned per head
     attention: str = "softmax"   #: softmax or linear (pattern = scaled scores, no normalisation)
     causal: bool = True
     qk_scale: float | None = None  #: score scale (None: 1/√d_head)
@@ -84,6 +87,8 @@ class TransformerConfig:
         check_choice("positions", self.positions, POSITIONS)
         check_int("max_len", self.max_len, 1, MAX_LEN)
         set_field(self, "rope_base", check_float("rope_base", self.rope_base, 1.0, 1e9))
+        set_field(self, "momentum", check_float("momentum", self.momentum, -1.0, 100.0))
+        check_bool("smear_keys", self.smear_keys)
         check_choice("attention", self.attention, ATTENTION)
         check_bool("causal", self.causal)
         if self.qk_scale is not None:

@@ -16,7 +16,7 @@ It implements the training layer's model protocol (docs/architecture.md).  Param
     ln1_w, ln1_b (L, d)   W_Q, W_K, W_V (L, H, d, dh)   W_O (L, H, dh, d)
     ln2_w, ln2_b (L, d)   W_1 (L, d, d_mlp)  b_1 (L, d_mlp)  W_2 (L, d_mlp, d)  b_2 (L, d)
     lnf_w, lnf_b (d,)     R_W (M, d, d) (out × in)  R_b (M,) scalars
-    W_U (d, n_out)  b_U (n_out,)
+    W_U (d, n_out)  b_U (n_out,)      smear (L, H) smeared-key logits α (smear_keys only)
 
 with d_e = d − (one-hot position dims).  Absent components have no entry.
 """
@@ -39,10 +39,11 @@ from .reference import rope_tables
 
 PARAM_ORDER = ("W_E", "W_in", "b_in", "W_pos", "ln1_w", "ln1_b", "W_Q", "W_K", "W_V", "W_O",
                "ln2_w", "ln2_b", "W_1", "b_1", "W_2", "b_2", "lnf_w", "lnf_b", "R_W", "R_b",
-               "W_U", "b_U")
+               "W_U", "b_U", "smear")
 _NDIM = {"W_E": 2, "W_in": 2, "b_in": 1, "W_pos": 2, "ln1_w": 2, "ln1_b": 2, "W_Q": 4,
          "W_K": 4, "W_V": 4, "W_O": 4, "ln2_w": 2, "ln2_b": 2, "W_1": 3, "b_1": 2, "W_2": 3,
-         "b_2": 2, "lnf_w": 1, "lnf_b": 1, "R_W": 3, "R_b": 1, "W_U": 2, "b_U": 1}
+         "b_2": 2, "lnf_w": 1, "lnf_b": 1, "R_W": 3, "R_b": 1, "W_U": 2, "b_U": 1,
+         "smear": 2}
 _POS_CODE = {"none": _K.POS_NONE, "onehot": _K.POS_ONEHOT, "learned": _K.POS_LEARNED,
              "rope": _K.POS_ROPE}
 #: largest batch × length the kernels accept in one call (memory: every activation is kept)
@@ -108,9 +109,9 @@ class Transformer:
         ci[_K.CI_INPROJ], ci[_K.CI_INBIAS] = c.in_proj, c.in_bias
         ci[_K.CI_UBIAS], ci[_K.CI_NREAD] = c.unembed_bias, c.readout_mlp
         ci[_K.CI_D], ci[_K.CI_DM], ci[_K.CI_C] = c.d_model, c.mlp_dim if c.mlp else 0, c.n_out
-        ci[_K.CI_WO] = c.w_o
+        ci[_K.CI_WO], ci[_K.CI_SMEAR] = c.w_o, c.smear_keys
         self._ci = ci
-        self._cf = np.array([c.ln_eps, c.scale], np.float64)
+        self._cf = np.array([c.ln_eps, c.scale, c.momentum], np.float64)
         if c.positions == "rope":
             cos, sin = rope_tables(c)
         else:
@@ -152,6 +153,8 @@ class Transformer:
         s["W_U"] = (d, c.n_out)
         if c.unembed_bias:
             s["b_U"] = (c.n_out,)
+        if c.smear_keys:
+            s["smear"] = (Ly, H)
         return s
 
     def n_params(self) -> int:
@@ -159,7 +162,7 @@ class Transformer:
 
     def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Weight matrices N(0, 1/fan_in) (or ``init_std``²), embeddings N(0, embed_std²),
-        LayerNorm gains 1, biases 0; the Reddy readout as in docs/network.md (He-normal
+        LayerNorm gains 1, biases and smeared-key logits 0 (an even mix σ(0) = ½); the Reddy readout as in docs/network.md (He-normal
         weights, N(0, 1/d) scalar biases)."""
         c = self.cfg
         out = {}
@@ -168,7 +171,7 @@ class Transformer:
                 v = rng.normal(0.0, c.embed_std, shp) if c.embed_std > 0 else np.zeros(shp)
             elif k in ("ln1_w", "ln2_w", "lnf_w"):
                 v = np.ones(shp)
-            elif k in ("b_in", "ln1_b", "ln2_b", "b_1", "b_2", "lnf_b", "b_U"):
+            elif k in ("b_in", "ln1_b", "ln2_b", "b_1", "b_2", "lnf_b", "b_U", "smear"):
                 v = np.zeros(shp)
             elif k == "R_W":
                 v = rng.normal(0.0, math.sqrt(2.0 / c.d_model), shp)

@@ -49,6 +49,27 @@ def _rope(x, pos, cos, sin, inverse=False):
     return out
 
 
+def shear_matrix(T: int, gamma: float) -> np.ndarray:
+    """(T, T) matrix M of the momentum shear along the sequence: x̂ = M x with x̂_t =
+    (1+γ) x_t − γ x_{t−1} for t ≥ 1 and x̂_0 = x_0."""
+    M = np.eye(T) * (1.0 + gamma)
+    M[0, 0] = 1.0
+    M[np.arange(1, T), np.arange(T - 1)] = -gamma
+    return M
+
+
+def smear_matrices(T: int, alpha) -> np.ndarray:
+    """(H, T, T) matrices of the smeared keys: k̂_t = σ k_t + (1 − σ) k_{t−1} (t ≥ 1),
+    k̂_0 = k_0, σ = 1/(1 + e^{−α_h})."""
+    sig = 1.0 / (1.0 + np.exp(-np.asarray(alpha, np.float64)))
+    S = np.zeros((len(sig), T, T))
+    for h, sg in enumerate(sig):
+        S[h] = np.eye(T) * sg
+        S[h, 0, 0] = 1.0
+        S[h, np.arange(1, T), np.arange(T - 1)] = 1.0 - sg
+    return S
+
+
 def _ln(x, w, b, eps):
     mu = x.mean(-1, keepdims=True)
     r = 1.0 / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps)
@@ -146,6 +167,13 @@ def forward(cfg, params, batch, overrides=None) -> _Pass:
         if cfg.positions == "rope":
             q = _rope(q, pos, cos, sin)
             k = _rope(k, pos, cos, sin)
+        if cfg.momentum != 0.0:
+            M = shear_matrix(T, cfg.momentum)
+            q = np.einsum("ts,bhse->bhte", M, q)
+            k = np.einsum("ts,bhse->bhte", M, k)
+        if cfg.smear_keys:
+            ps.cache[f"kpre_{l}"] = k
+            k = np.einsum("hts,bhse->bhte", smear_matrices(T, p["smear"][l]), k)
         q = put(f"L{l}.q", q)
         k = put(f"L{l}.k", k)
         v = put(f"L{l}.v", v)
@@ -315,6 +343,16 @@ def backward(cfg, params, batch, ps: _Pass, overrides=None, inject=None, loss=Tr
         ds = np.where(allowed, ds, 0.0)
         dq = fin(f"L{l}.q", scale * np.einsum("bhij,bhje->bhie", ds, k))
         dk = fin(f"L{l}.k", scale * np.einsum("bhij,bhie->bhje", ds, q))
+        if cfg.smear_keys:
+            kp = ps.cache[f"kpre_{l}"]
+            sig = 1.0 / (1.0 + np.exp(-p["smear"][l]))
+            g["smear"][l] = sig * (1 - sig) * np.einsum(
+                "bhte,bhte->h", dk[:, :, 1:], kp[:, :, 1:] - kp[:, :, :-1])
+            dk = np.einsum("hts,bhte->bhse", smear_matrices(T, p["smear"][l]), dk)
+        if cfg.momentum != 0.0:
+            M = shear_matrix(T, cfg.momentum)
+            dq = np.einsum("ts,bhte->bhse", M, dq)
+            dk = np.einsum("ts,bhte->bhse", M, dk)
         if cfg.positions == "rope":
             dq = _rope(dq, pos, cos, sin, inverse=True)
             dk = _rope(dk, pos, cos, sin, inverse=True)
@@ -349,5 +387,6 @@ def loss_only(cfg, params, batch, overrides=None) -> float:
     return cross_entropy(ps.acts["logits"], batch.targets)[0]
 
 
-__all__ = ["forward", "backward", "loss_only", "cross_entropy", "rope_tables", "allowed_keys",
+__all__ = ["forward", "backward", "loss_only", "cross_entropy", "rope_tables", "shear_matrix",
+           "smear_matrices", "allowed_keys",
            "LY"]
