@@ -27,6 +27,7 @@ FAMILIES = {
               "--set", "train.eval_every=40"],
     "lsa": ["lsa", "--set", "model.n_eval=2000", "--set", "model.n_tune=20000",
             "--set", "model.baseline_search=fast", "--set", "train.eval_every=40"],
+    "momentum": ["momentum", "train", "--set", "task.n_eval=64", "--set", "train.eval_every=40"],
 }
 
 
@@ -122,7 +123,8 @@ def _rows(path) -> int:
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_checkpoints_and_resume_equals_uninterrupted(family, signum, tmp_path):
-    steps = {"train": 4000, "ih": 40000, "cot": 20000, "clamp": 40000, "lsa": 40000}[family]
+    steps = {"train": 4000, "ih": 40000, "cot": 20000, "clamp": 40000, "lsa": 40000,
+             "momentum": 20000}[family]
     argv = FAMILIES[family] + ["--steps", str(steps), "--quiet"]
     part = tmp_path / "part"
     proc = _spawn(argv + ["--out", str(part)], tmp_path)

@@ -415,3 +415,61 @@ class ThreeFactorModel(CurveModel):
         prog[order] = _three_factor_progress(np.ascontiguousarray(tau[order]), a0, 1.0,
                                              max(min(0.5, 0.05 / a0), t_max / 5000.0))
         return float(p[2]) + (float(p[3]) - float(p[2])) * prog
+
+
+# ----------------------------------------------------------------------------------------------
+# power law (a scaling relation, not a learning curve)
+# ----------------------------------------------------------------------------------------------
+
+class PowerLaw(CurveModel):
+    """y = scale · x^(−exponent) for x > 0, e.g. momentum attention's γ* against depth
+    (docs/momentum.md).  A power law has no transition: the verdict is always ``no transition
+    observed`` and the result is read from the parameters and their errors."""
+
+    name = "power-law"
+    description = "a power law (scaling relation; no transition)"
+    equation = "y = scale · x^(−exponent)"
+
+    def __init__(self, quantity: str = "loss"):
+        self.quantity = quantity
+
+    def params(self):
+        return [Param("scale", "ratio", 1e-300, 1e300, "y at x = 1", log=True, unit="{y}"),
+                Param("exponent", "logit", -50.0, 50.0,
+                      "y falls by a factor 2^exponent when x doubles")]
+
+    def guess(self, x, y):
+        x = np.asarray(x, float)
+        y = np.asarray(y, float)
+        ok = (x > 0) & (y > 0)
+        if ok.sum() >= 2:
+            b, a = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
+            return np.array([math.exp(a), -b])
+        return np.array([max(float(np.abs(y).mean()), 1e-12), 0.0])
+
+    def predict(self, x, p):
+        a, b = float(p[0]), float(p[1])
+        x = np.asarray(x, float)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return a * np.power(x, -b)
+
+    def plateaus(self, p):
+        return float("nan"), float("nan")
+
+    def transition(self, x, p):
+        return None
+
+    def fit(self, curve, bootstrap: int = 0, seed: int = 0, fixed: dict | None = None,
+            rules=None, progress=None, start: dict | None = None):
+        """Bounded least squares in y (x must be positive); the verdict says the model has
+        no transition."""
+        import dataclasses as _dc
+        from ..errors import ConfigError
+        from .lsq import least_squares_fit
+        from .verdict import NO_TRANSITION
+        if np.any(np.asarray(curve.x, float) <= 0):
+            raise ConfigError("x", float(np.min(curve.x)), "must be > 0 for a power law")
+        r = least_squares_fit(self, curve, bootstrap=bootstrap, seed=seed, fixed=fixed,
+                              rules=rules, start=start)
+        return _dc.replace(r, verdict=NO_TRANSITION, verdict_reason=(
+            "a power law has no transition; read scale and exponent with their errors"))

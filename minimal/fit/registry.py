@@ -6,12 +6,13 @@ import inspect
 
 from ..errors import ConfigError, UnknownNameError
 from .ih_fit import IHMinimalModel
-from .models import CurveModel, Logistic, NestedLogitsModel, ThreeFactorModel
+from .models import CurveModel, Logistic, NestedLogitsModel, PowerLaw, ThreeFactorModel
 
 __all__ = ["MODELS", "make_model", "model_arguments", "all_param_names"]
 
 _CLASSES = {"logistic": Logistic, "three-factor": ThreeFactorModel,
-            "nested-logits": NestedLogitsModel, "ih-minimal": IHMinimalModel}
+            "nested-logits": NestedLogitsModel, "ih-minimal": IHMinimalModel,
+            "power-law": PowerLaw}
 
 MODELS = {
     "logistic": "two plateaus joined by a sigmoid (onset, width, start, end)",
@@ -20,6 +21,7 @@ MODELS = {
                      "[rate ratios], start, end; constants N, L, B, eps)",
     "ih-minimal": "simulated minimal induction-head model (time_scale, beta1_0 on a grid, "
                   "start, end; derivative-free)",
+    "power-law": "scaling relation y = scale · x^(−exponent) (no transition; x > 0)",
 }
 
 
@@ -43,6 +45,8 @@ def make_model(name: str, quantity: str = "accuracy", **kw) -> CurveModel:
     * ``ih-minimal`` — a simulated minimal induction-head model; ``task`` (a TaskConfig,
       default reddy-fig3), ``variant``, ``classifier``, ``steps`` (most simulated steps),
       ``beta1_grid``, ``seed``, ``lr`` (default 0.1), ``n_eval``, ``progress``.
+    * ``power-law`` — y = scale · x^(−exponent), a scaling relation such as γ* against depth
+      (its verdict is always "no transition observed"); no arguments.
 
     ``quantity`` is ``accuracy``, ``probability`` or ``loss`` (it fixes the allowed y range and
     what the theory models predict).  An unknown name or argument is a one-line error listing

@@ -41,3 +41,15 @@ class TaskData:
 
     def eval_data(self):
         return self.task.eval_data()
+
+
+def check_sections(cfg, task_cls) -> None:
+    """The run config's task, model, optim, train and seeds have their types (one-line
+    ConfigErrors otherwise)."""
+    from ..config import Seeds
+    from ..training.config import OptimConfig, TrainConfig
+    from ..transformer import TransformerConfig
+    for name, cls in (("task", task_cls), ("model", TransformerConfig), ("optim", OptimConfig),
+                      ("train", TrainConfig), ("seeds", Seeds)):
+        if not isinstance(getattr(cfg, name), cls):
+            raise ConfigError(name, getattr(cfg, name), f"must be a {cls.__name__}")

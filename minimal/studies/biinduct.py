@@ -27,7 +27,7 @@ import numpy as np
 
 from ..config import PresetRegistry, Seeds, apply_overrides, to_dict
 from ..errors import ConfigError
-from ._lm import TaskData, ce_acc, check_lm_config
+from ._lm import TaskData, ce_acc, check_lm_config, check_sections
 from ..runs import Run, read_metrics
 from ..tasks.biinduct import (ARMS, BiInductTask, BiInductTaskConfig,
                               expected_snippet_fraction, mix_at)
@@ -68,10 +68,7 @@ class BiInductRunConfig:
     seeds: Seeds = dataclasses.field(default_factory=Seeds)
 
     def __post_init__(self):
-        for name, cls in (("task", BiInductTaskConfig), ("model", TransformerConfig),
-                          ("optim", OptimConfig), ("train", TrainConfig), ("seeds", Seeds)):
-            if not isinstance(getattr(self, name), cls):
-                raise ConfigError(name, getattr(self, name), f"must be a {cls.__name__}")
+        check_sections(self, BiInductTaskConfig)
         check_lm_config(self.net_config(), self.task.T)
 
     def net_config(self) -> TransformerConfig:

@@ -30,7 +30,7 @@ from ..config import PresetRegistry, Seeds
 from ..diagnostics.heads import ScoreEvaluator
 from ..diagnostics.scores import induction_score
 from ..errors import ConfigError
-from ._lm import TaskData, ce_acc, check_lm_config
+from ._lm import TaskData, ce_acc, check_lm_config, check_sections
 from ..tasks.probes import repeat_probe
 from ..tasks.repeat import GENERATOR_VERSION, RepeatTask, RepeatTaskConfig
 from ..training import GradientLearner, TrainResult, resume_config, run_learner
@@ -70,10 +70,7 @@ class RepeatRunConfig:
     seeds: Seeds = dataclasses.field(default_factory=Seeds)
 
     def __post_init__(self):
-        for name, cls in (("task", RepeatTaskConfig), ("model", TransformerConfig),
-                          ("optim", OptimConfig), ("train", TrainConfig), ("seeds", Seeds)):
-            if not isinstance(getattr(self, name), cls):
-                raise ConfigError(name, getattr(self, name), f"must be a {cls.__name__}")
+        check_sections(self, RepeatTaskConfig)
         check_lm_config(self.net_config(), self.task.T)
         if 2 * PROBE_L > self.task.T:
             raise ConfigError("task.T", self.task.T, f"must be ≥ {2 * PROBE_L} (the probe)")
