@@ -23,7 +23,8 @@ def _load_all() -> None:
         return
     _LOADED = True
     from . import (clamp_figures, cot_figures, diag_figures, fit_figures,  # noqa: F401
-                   ih_figures, lsa_figures, net_figures, net_sweep_figures, task_figures,
+                   ih_figures, lsa_figures, momentum_figures, net_figures,
+                   net_sweep_figures, task_figures,
                    theory_figures)
 
 
