@@ -86,7 +86,8 @@ def cmd_recall(args) -> int:
         print("power law not fitted: fewer than 3 depths with γ* > 0")
     else:
         ci = (f"[{f['b_ci95'][0]:.2f}, {f['b_ci95'][1]:.2f}]" if f["b_ci95"] else "n/a")
-        print(f"γ* = {f['a']:.3g} · N^(−b), b = {f['b']:.3f} ± {f['b_se']:.3f} (95 % {ci}), "
+        se = f"{f['b_se']:.3f}" if f["b_se"] is not None else "n/a"
+        print(f"γ* = {f['a']:.3g} · N^(−b), b = {f['b']:.3f} ± {se} (95 % {ci}), "
               f"R² {f['r2']:.3f}; the paper: {f['paper_a']} · N^(−{f['paper_b']})")
     return res["exit_status"]
 

@@ -389,7 +389,8 @@ def fit_gamma_star(depths, stars, sd=None):
     dof = max(len(x) - 2, 1)
     from scipy.stats import t as student
     q = float(student.ppf(0.975, dof))
-    ci = (b - q * bse, b + q * bse) if bse is not None and math.isfinite(bse) else None
+    ci = ((b - q * bse, b + q * bse) if bse is not None and math.isfinite(bse) and len(x) > 2
+          else None)
     return {"a": res.params["scale"], "b": b, "a_se": res.stderr["scale"], "b_se": bse,
             "b_ci95": ci, "r2": res.r2, "n": len(x), "paper_a": PAPER_A, "paper_b": PAPER_B}
 
