@@ -442,6 +442,11 @@ def run_sweep(base, axes: Mapping[str, Iterable], seeds: Iterable[int], runner: 
     """
     import tempfile
     jobs_cfg = expand(base, axes, seeds, one_at_a_time)
+    ids = [job_id(d) for d, _ in jobs_cfg]
+    if len(set(ids)) != len(ids):        # before anything is written to ``out``
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ConfigError("grid", dup.rsplit("-", 1)[0], "appears twice (two grid points give "
+                          "the same job; remove the repeated value)")
     axis_cols = [p for n in axes for p in n.split(",")]
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ConfigError("workers", workers, "must be a positive integer")
@@ -470,8 +475,6 @@ def run_sweep(base, axes: Mapping[str, Iterable], seeds: Iterable[int], runner: 
         cls = f"{type(base).__module__}:{type(base).__qualname__}"
         jobs = [Job(job_id(d), d, runner, summarise, cls, to_dict(c),
                     str(out / "runs" / job_id(d))) for d, c in jobs_cfg]
-        if len({j.id for j in jobs}) != len(jobs):
-            raise ConfigError("grid", "duplicates", "two grid points give the same job")
         (out / "runs").mkdir(exist_ok=True)
         rows: dict[str, dict] = {}
         todo = []

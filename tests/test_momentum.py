@@ -49,6 +49,11 @@ def test_smear_kernel_is_its_matrix_and_alpha_gradient_is_a_derivative(shape, se
     y = x.copy()
     K._smear_fwd(y, alpha)
     np.testing.assert_allclose(y, np.einsum("hts,bhse->bhte", S, x), rtol=1e-12, atol=1e-12)
+    # the definition, element by element: k̂_t = σ(α_h) k_t + (1 − σ(α_h)) k_{t−1}, k̂_0 = k_0
+    sig = 1.0 / (1.0 + np.exp(-alpha))[None, :, None, None]
+    np.testing.assert_array_equal(y[:, :, 0], x[:, :, 0])
+    np.testing.assert_allclose(y[:, :, 1:], sig * x[:, :, 1:] + (1 - sig) * x[:, :, :-1],
+                               rtol=1e-12, atol=1e-12)
     dy = rng.standard_normal(shape)
     ga = np.zeros(H)
     dx = K._smear_bwd(dy, x, alpha, ga)
@@ -62,56 +67,79 @@ def test_smear_kernel_is_its_matrix_and_alpha_gradient_is_a_derivative(shape, se
         e = np.zeros(H)
         e[h] = 1.0
         fd = converged_fd(lambda t: f(alpha + t * e), scale=abs(f(alpha)) + 1.0)
-        if fd is not None:
-            assert ga[h] == pytest.approx(fd, rel=1e-6, abs=1e-9)
+        assert fd is not None                  # a smooth function of α: differences converge
+        assert ga[h] == pytest.approx(fd, rel=1e-6, abs=1e-9)
 
 
-@given(st.integers(2, 12), gammas)
-def test_shear_has_unit_jacobian_in_position_and_difference_coordinates(T, g):
-    """(q_t, d_t = q_t − q_{t−1}) ↦ (q_t + γ d_t, d_t) is unit lower-triangular per t (det 1,
-    area-preserving), while q ↦ q̂ alone has det (1+γ)^(T−1)."""
-    # the map in (q_t, d_t) coordinates, as the 2 × 2 Jacobian of one time step
-    J = np.array([[1.0, g], [0.0, 1.0]])
-    assert np.linalg.det(J) == pytest.approx(1.0, abs=1e-12)
-    # the same through the dense sequence maps: D maps q to differences, the shear is I + γD
-    D = np.eye(T) - np.eye(T, k=-1)
-    D[0, 0] = 0.0                                    # d_0 = q_0 − q_{−1} = 0
-    M = shear_matrix(T, g)
-    np.testing.assert_allclose(M, np.eye(T) + g * D, atol=1e-12)
-    assert np.linalg.det(M) == pytest.approx((1.0 + g) ** (T - 1), rel=1e-9, abs=1e-12)
-
-
-@given(st.floats(0.0, np.pi), st.floats(0.0, 4.0))
-def test_shear_frequency_response(omega, g):
-    """On x_t = e^{iωt}, away from t = 0, x̂_t = H(ω) x_t with |H|² = 1 + 2γ(1+γ)(1 − cos ω):
-    gain 1 at DC and 1 + 2γ at Nyquist (a high-pass filter)."""
-    T = 8
-    x = np.exp(1j * omega * np.arange(T))[None, None, :, None]
-    y = np.einsum("ts,bhse->bhte", shear_matrix(T, g), x)
-    ratio = y[0, 0, 1:, 0] / x[0, 0, 1:, 0]
-    H2 = 1 + 2 * g * (1 + g) * (1 - np.cos(omega))
-    np.testing.assert_allclose(np.abs(ratio) ** 2, H2, rtol=1e-9)
-    assert np.abs(1 + g * (1 - np.exp(-1j * np.pi))) == pytest.approx(1 + 2 * g)
-
-
-@given(st.floats(0.0, 3.0), st.integers(0, 2**16))
-def test_content_only_scores_carry_the_mirror_term(g, seed):
-    """u_tᵀ M u_s with u = (1+γ)x_t − γx_{t−1} expands with the induction term x_tᵀMx_{s−1}
-    and its mirror x_{t−1}ᵀMx_s at the same coefficient −γ(1+γ) (docs/momentum.md)."""
+@given(st.integers(2, 12), gammas, st.integers(0, 2**16))
+def test_shear_has_unit_jacobian_in_position_and_difference_coordinates(T, g, seed):
+    """Through the kernel: at one step t, (q_t, d_t = q_t − q_{t−1}) ↦ (q̂_t, d_t) has the
+    Jacobian [[1, γ], [0, 1]] (determinant 1), while q ↦ q̂ over the whole sequence has
+    determinant (1+γ)^(T−1) (its matrix, read column by column from the kernel)."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((4, 3))
-    Mq = rng.standard_normal((3, 3))
-    u = (1 + g) * x[1:] - g * x[:-1]
-    t, s = 2, 1                        # rows of u: u[t] uses x[t+1], x[t]
-    lhs = u[t] @ Mq @ u[s]
-    xt, xt1, xs, xs1 = x[t + 1], x[t], x[s + 1], x[s]
-    rhs = ((1 + g) ** 2 * xt @ Mq @ xs - g * (1 + g) * (xt @ Mq @ xs1 + xt1 @ Mq @ xs)
-           + g ** 2 * xt1 @ Mq @ xs1)
-    assert lhs == pytest.approx(rhs, rel=1e-10, abs=1e-10)
+    t = int(rng.integers(1, T))
+
+    def qhat_t(q_t, d_t):
+        x = rng_x.copy()
+        x[0, 0, t, 0], x[0, 0, t - 1, 0] = q_t, q_t - d_t
+        K._shear_fwd(x, g)
+        return x[0, 0, t, 0]
+    rng_x = rng.standard_normal((1, 1, T, 1))
+    q0, d0 = rng_x[0, 0, t, 0], rng_x[0, 0, t, 0] - rng_x[0, 0, t - 1, 0]
+    h = 1e-3                                  # the map is linear: central differences are exact
+    J = np.array([[(qhat_t(q0 + h, d0) - qhat_t(q0 - h, d0)) / (2 * h),
+                   (qhat_t(q0, d0 + h) - qhat_t(q0, d0 - h)) / (2 * h)], [0.0, 1.0]])
+    np.testing.assert_allclose(J, [[1.0, g], [0.0, 1.0]], atol=1e-9)
+    assert np.linalg.det(J) == pytest.approx(1.0, abs=1e-9)
+    cols = np.eye(T)[None, None, :, :].repeat(1, 0)          # (1, 1, T, T): unit sequences
+    M = cols.copy()
+    K._shear_fwd(M, g)                                       # column j = shear of e_j
+    assert np.linalg.det(M[0, 0]) == pytest.approx((1.0 + g) ** (T - 1), rel=1e-9, abs=1e-12)
+
+
+@given(st.floats(0.0, np.pi), st.floats(-1.0, 4.0))
+def test_shear_frequency_response(omega, g):
+    """Through the kernel, on cos ωt and sin ωt (the real and imaginary parts of e^{iωt}): away
+    from t = 0 the output is H(ω) e^{iωt} with |H|² = 1 + 2γ(1+γ)(1 − cos ω) — gain 1 at DC and
+    |1 + 2γ| at Nyquist (high-pass for γ > 0)."""
+    T = 8
+    tt = np.arange(T)
+    x = np.stack([np.cos(omega * tt), np.sin(omega * tt)])[None, :, :, None]   # (1, 2, T, 1)
+    y = x.copy()
+    K._shear_fwd(y, g)
+    ratio = (y[0, 0, 1:, 0] + 1j * y[0, 1, 1:, 0]) / np.exp(1j * omega * tt[1:])
+    H2 = 1 + 2 * g * (1 + g) * (1 - np.cos(omega))
+    np.testing.assert_allclose(np.abs(ratio) ** 2, H2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-9, atol=1e-12)   # one complex gain
+
+
+@settings(max_examples=20)
+@given(st.floats(0.05, 3.0), st.integers(0, 2**16))
+def test_content_only_scores_carry_the_mirror_term(g, seed):
+    """A network without positions: its sheared scores equal the expansion
+    (1+γ)² s(t, s) − γ(1+γ)(s(t, s−1) + s(t−1, s)) + γ² s(t−1, s−1) in the unsheared scores s —
+    the induction term s(t, s−1) always comes with its mirror s(t−1, s) at the same
+    coefficient (docs/momentum.md)."""
+    from dataclasses import replace
+    from minimal.tasks.seq import SeqBatch
+    cfg = TransformerConfig(n_layers=1, d_model=8, heads=2, positions="none", norm="none",
+                            vocab=7, d_in=0, n_out=7, max_len=6, causal=False,
+                            loss_positions=None, dtype="float64")
+    rng = np.random.default_rng(seed)
+    p = Transformer(cfg).init(rng)
+    tok = rng.integers(0, 7, (2, 6)).astype(np.int32)
+    b = SeqBatch(tok, None, tok)
+    s0 = Transformer(cfg).forward(p, b, ("L0.scores",))["L0.scores"]
+    s1 = Transformer(replace(cfg, momentum=g)).forward(p, b, ("L0.scores",))["L0.scores"]
+    t, u = np.arange(2, 6)[:, None], np.arange(2, 6)[None, :]       # t, s ≥ 1 (here ≥ 2)
+    want = ((1 + g) ** 2 * s0[:, :, t, u] - g * (1 + g) * (s0[:, :, t, u - 1]
+            + s0[:, :, t - 1, u]) + g ** 2 * s0[:, :, t - 1, u - 1])
+    np.testing.assert_allclose(s1[:, :, t, u], want, rtol=1e-10, atol=1e-10)
 
 
 def test_zero_momentum_and_config_errors():
-    """γ = 0 is the plain network exactly; out-of-range γ is a one-line error."""
+    """A network's sheared q and k are the shear matrix applied to the unsheared ones;
+    out-of-range γ is a one-line error."""
     cfg = TransformerConfig(n_layers=1, d_model=8, heads=2, vocab=5, d_in=0, n_out=5,
                             max_len=6, loss_positions=None, dtype="float64")
     net0 = Transformer(cfg)
@@ -229,10 +257,71 @@ def test_arm_run_and_hypotheses(tmp_path):
     assert list(m["step"]) == [0, 10, 20]
     assert (0 <= np.asarray(m["target_attn"])).all() and (np.asarray(m["target_attn"]) <= 1).all()
     assert "smear" in res.params
-    rows = [{"arm": a, "loss": lo, "acc": 0.5, "target_attn": ta}
+    rows = [{"arm": a, "loss": lo, "acc": 0.5, "target_attn": ta, "mirror_attn": 0.1,
+             "prev_attn": 0.1}
             for a, lo, ta in (("rope", 2.0, 0.1), ("momentum", 1.3, 0.3), ("mom+rope", 0.02, 0.9),
                               ("smear", 0.5, 0.6))]
     t = {r["arm"]: r for r in arms_table(rows)}
     assert t["smear"]["n"] == 1 and t["smear"]["loss"] == (0.5, 0.0)
     got = [h["supported"] for h in arms_hypotheses(rows)]
     assert got == [True, False, True, True]
+
+
+def test_target_attention_reads_the_induction_key(monkeypatch):
+    """Hand-made patterns with P varying per sequence: head 1 puts all attention of a
+    second-half query t on key i + 1 (i = t − P) → target_attn 1; half on i + 1 and half on
+    i − 1 (or t − 1) → 0.5 on each column; head 0 looks elsewhere and is not chosen."""
+    from minimal.studies.momentum import PeriodicNet, arm_model
+    cfg = arm_model("smear").resolve(vocab=16, d_in=0, n_out=16)
+    net = PeriodicNet(cfg)
+    data = PeriodicTask(PeriodicTaskConfig(vocab=16, period=8, period_min=4, T=16, n_eval=12),
+                        0, 1).eval_data()
+    ev = data["eval"]
+    P = ev.meta["period"]
+    assert len(set(P.tolist())) > 1
+    n, T = ev.targets.shape
+    def patterns(Pb, other, want):
+        pat = np.zeros((len(Pb), cfg.heads, T, T))
+        pat[:, 0, :, 0] = 1.0
+        for b, p in enumerate(Pb):
+            for t in range(T // 2, T):
+                key = t - 1 if other is None else t - p + other
+                pat[b, 1, t, t - p + 1] += 1.0 - want if other != +1 else 1.0
+                if other != +1:
+                    pat[b, 1, t, key] += want
+        return pat
+
+    for other, col, want in ((+1, "target_attn", 1.0), (-1, "mirror_attn", 0.5),
+                             (None, "prev_attn", 0.5)):
+        def forward(params, batch, record, clamps=None, full=None, _a=(other, want)):
+            return {"logits": np.zeros((len(batch), T, 16)),
+                    record[1]: patterns(batch.meta["period"], *_a)}
+        monkeypatch.setattr(net, "forward", forward)
+        row = net.evaluate(None, data, chunk=5)
+        tq = np.arange(T // 2, T)[None, :]
+        valid = 1.0 if other != -1 else float((tq - P[:, None] - 1 >= 0).mean())
+        assert row[col] == pytest.approx(want * valid)        # no key i − 1 when i = 0
+        assert row["target_attn"] == pytest.approx(1.0 if other == +1 else 1.0 - want)
+
+
+def test_recall_tables_need_complete_grids_and_fit_interval_is_student_t():
+    from scipy.stats import t as student
+    from minimal.studies.momentum import fit_gamma_star, fit_points, recall_tables
+    rows = []
+    for N in (1, 2):
+        for gm in (0.0, 0.5, 1.0, 2.0):
+            for sd in (0, 1):
+                if N == 2 and gm == 2.0 and sd == 1:
+                    continue                                   # depth 2 unfinished
+                rows.append({"model.n_layers": N, "model.momentum": gm, "seed": sd,
+                             "loss": (gm - 0.8) ** 2, "acc": 0.0})
+    _, stars = recall_tables(rows, n_gammas=4, n_seeds=2)
+    s1, s2 = stars
+    assert s1["complete"] and s1["refined"] and s1["gamma_star"] == pytest.approx(0.8)
+    assert not s2["complete"] and s2["gamma_star"] is None
+    assert fit_points(stars) == [s1]
+    rng = np.random.default_rng(3)
+    N = np.arange(1.0, 6.0)
+    f = fit_gamma_star(N, 4 * N ** -0.7 + 0.02 * rng.standard_normal(5))
+    half = (f["b_ci95"][1] - f["b_ci95"][0]) / 2
+    assert half == pytest.approx(student.ppf(0.975, 3) * f["b_se"], rel=1e-9)

@@ -42,19 +42,20 @@ def _seeds(args):
 def cmd_arms(args) -> int:
     from ..studies.momentum import ARM_GAMMA, ARM_STEPS, arms_study
     require_out(args)
-    if args.period_min is not None and args.period_min > 16:
-        from ._common import CLIError
-        raise CLIError(f"--period-min must be in [1, 16] (the period), got {args.period_min}")
     res = arms_study(args.out, _seeds(args), args.steps or ARM_STEPS,
                      ARM_GAMMA if args.gamma is None else args.gamma, args.period_min,
                      args.workers, progress=not args.quiet)
-    print(f"{'arm':<9} {'n':>2} {'2nd-half loss':>15} {'accuracy':>15} {'target attn':>15}")
+    print(f"{'arm':<9} {'n':>2} {'2nd-half loss':>15} {'accuracy':>15} {'attn i+1':>15} "
+          f"{'attn i-1':>15} {'attn t-1':>15}")
     for r in res["table"]:
         print(f"{r['arm']:<9} {r['n']:>2} {_ms(r['loss']):>15} {_ms(r['acc']):>15} "
-              f"{_ms(r['target_attn']):>15}")
+              f"{_ms(r['target_attn']):>15} {_ms(r['mirror_attn']):>15} "
+              f"{_ms(r['prev_attn']):>15}")
     per = ("16" if res["period_min"] is None else f"uniform in [{res['period_min']}, 16]")
     print(f"final values (mean of the last 3 evaluations) after {res['steps']} steps, mean ± sd "
-          f"over seeds {res['seeds']}; γ = {res['gamma']:g}; period {per}")
+          f"over seeds {res['seeds']}; γ = {res['gamma']:g}; period {per}; attention of a "
+          "second-half query t (its token's earlier copy at i) on keys i+1 (the induction "
+          "target), i-1 and t-1, for the head with the most on i+1")
     for h in res["hypotheses"]:
         print(f"{h['hypothesis']}: {'supported' if h['supported'] else 'NOT supported'} "
               f"({h['value']:.3f})")
@@ -77,13 +78,16 @@ def cmd_recall(args) -> int:
     print(f"final recall loss (mean of the last 3 evaluations) after {res['steps']} steps, "
           f"mean ± sd over seeds {res['seeds']}")
     for s in res["gamma_star"]:
+        if not s["complete"]:
+            print(f"depth {s['depth']}: γ* not computed (its γ × seed grid is incomplete)")
+            continue
         how = ("parabola vertex" if s["refined"] else
-               "grid edge" if s["edge"] else "grid point")
+               "grid edge: only a bound, not fitted" if s["edge"] else "grid point")
         per = ", ".join(f"{v:.3g}" for v in s["seed_gamma_star"])
         print(f"depth {s['depth']}: γ* = {s['gamma_star']:.3f} ({how}; per seed {per})")
     f = res["fit"]
     if f is None:
-        print("power law not fitted: fewer than 3 depths with γ* > 0")
+        print("power law not fitted: fewer than 3 complete depths with γ* > 0 inside the grid")
     else:
         ci = (f"[{f['b_ci95'][0]:.2f}, {f['b_ci95'][1]:.2f}]" if f["b_ci95"] else "n/a")
         se = f"{f['b_se']:.3f}" if f["b_se"] is not None else "n/a"

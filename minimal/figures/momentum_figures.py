@@ -114,15 +114,18 @@ def recall_plot(d: dict):
         ax.errorbar(x, m, yerr=s, fmt="o-", color=f"C{i}", capsize=3, ms=4,
                     label=f"depth {N}")
         st = next(v for v in d["gamma_star"] if v["depth"] == N)
-        if st["gamma_star"] is not None:
+        if st["complete"]:
             ax.axvline(max(st["gamma_star"], 0.05), color=f"C{i}", lw=0.8, ls=":")
     ax.set_xscale("log")
     ax.set_xlabel("momentum γ (log; γ = 0 drawn at 0.05)")
     ax.set_ylabel("final recall loss (nats; mean ± sd over seeds)")
     ax.set_title(f"loss after {d['steps']} steps; dotted: γ* per depth", fontsize=9)
     ax.legend(fontsize=8)
-    ok = [v for v in d["gamma_star"] if v["gamma_star"] is not None and v["gamma_star"] > 0]
+    from ..studies.momentum import fit_points
+    ok = fit_points(d["gamma_star"])
     for v in d["gamma_star"]:
+        if not v["complete"]:
+            continue
         mk = "s" if v["edge"] else "o"
         y = max(v["gamma_star"], 0.05) if v["gamma_star"] is not None else np.nan
         bx.errorbar([v["depth"]], [y], yerr=[[min(v["sd"], y * 0.99)], [v["sd"]]], fmt=mk,
@@ -144,7 +147,7 @@ def recall_plot(d: dict):
     bx.set_xticks(depths, [str(v) for v in depths])
     bx.set_xlabel("depth N (attention layers)")
     bx.set_ylabel("γ* (squares: a grid edge; grey: per seed)")
-    bx.set_title(f"γ* against depth ({len(ok)} depths with γ* > 0 fitted)", fontsize=9)
+    bx.set_title(f"γ* against depth ({len(ok)} depths inside the grid fitted)", fontsize=9)
     bx.legend(fontsize=8)
     fig.suptitle("Associative recall (8 key–value pairs, 32 keys, 32 values; d 64, 4 heads, "
                  f"RoPE, momentum in every layer; seeds {d['seeds']})", fontsize=9)

@@ -11,7 +11,9 @@ repeats of 16 distinct tokens out of 64, length 32, a loss at every position:
 Metrics (each evaluation, on held-out sequences): ``loss``/``acc`` on the second half
 (positions T/2 … T − 1, every target predictable by copying), ``all_loss`` at every position,
 ``target_attn``: the largest (over heads of the last layer) mean attention of a second-half query
-t on its induction target, key t − P + 1.
+t on its induction target, key i + 1 with i = t − P the earlier copy of its token; for that head
+``mirror_attn`` (key i − 1) and ``prev_attn`` (key t − 1), the keys the content-only mirror term
+ties with the target.
 
 **Associative recall** (:func:`recall_study`): γ × depth at a fixed budget; γ* per depth is the
 grid point with the lowest final loss (mean over seeds), refined by the vertex of the parabola
@@ -38,7 +40,7 @@ from ..transformer import Transformer, TransformerConfig
 from ._lm import TaskData, ce_acc, check_lm_config, check_sections
 
 __all__ = ["ArmRunConfig", "RecallRunConfig", "MOMENTUM_PRESETS", "ARMS", "arm_model",
-           "recall_model", "recall_tables", "PeriodicNet",
+           "recall_model", "recall_tables", "PeriodicNet", "fit_points",
            "train_arm", "train_recall", "arm_summary", "recall_summary", "arms_study",
            "recall_study", "gamma_star", "fit_gamma_star", "arms_table", "arms_hypotheses",
            "ARM_STEPS", "RECALL_STEPS", "GAMMA_GRID", "DEPTHS", "ARM_GAMMA", "train_momentum"]
@@ -149,7 +151,8 @@ class PeriodicNet(Transformer):
 
     def __init__(self, cfg):
         super().__init__(cfg)
-        self.columns = ("step", "loss", "acc", "all_loss", "target_attn")
+        self.columns = ("step", "loss", "acc", "all_loss", "target_attn", "mirror_attn",
+                        "prev_attn")
 
     def loss_and_grads(self, params, batch, grads=None):
         loss, grads, correct = super().loss_and_grads(params, batch, grads)
@@ -160,7 +163,8 @@ class PeriodicNet(Transformer):
         n, T = ev.targets.shape
         half = ev.meta["second_half"]
         last = f"L{self.cfg.n_layers - 1}.pattern"
-        lgs, att = [], np.zeros(self.cfg.heads)
+        lgs = []
+        att = np.zeros((3, self.cfg.heads))      # target i + 1, mirror i − 1, previous t − 1
         t = np.arange(T // 2, T)
         P = np.asarray(ev.meta["period"])
         for s in range(0, n, chunk):
@@ -169,13 +173,17 @@ class PeriodicNet(Transformer):
             lgs.append(a["logits"])
             pat = a[last]                                   # (b, H, T, T)
             b = np.arange(pat.shape[0])[:, None]
-            key = t[None, :] - P[s:s + pat.shape[0], None] + 1     # (b, len t)
-            att += pat[b, :, t[None, :], key].sum(axis=(0, 1))
+            i = t[None, :] - P[s:s + pat.shape[0], None]    # earlier copy of the query's token
+            for k, key in enumerate((i + 1, i - 1, np.broadcast_to(t - 1, i.shape))):
+                a_k = pat[b, :, t[None, :], np.maximum(key, 0)]         # (b, len t, H)
+                att[k] += np.where((key >= 0)[..., None], a_k, 0.0).sum(axis=(0, 1))
+        att /= n * len(t)
         lg = np.concatenate(lgs)
         row = {}
         row["loss"], row["acc"] = ce_acc(lg, ev.targets, half)
         row["all_loss"], _ = ce_acc(lg, ev.targets)
-        row["target_attn"] = float((att / (n * len(t))).max())
+        h = int(np.argmax(att[0]))
+        row["target_attn"], row["mirror_attn"], row["prev_attn"] = (float(v) for v in att[:, h])
         return row
 
 
@@ -233,6 +241,8 @@ def arm_summary(metrics: dict, cfg: ArmRunConfig, manifest: dict | None = None) 
     attention, and the arm's name."""
     return {"arm": arm_of(cfg.net_config()), "loss": _tail_mean(metrics["loss"]),
             "acc": _tail_mean(metrics["acc"]), "target_attn": _tail_mean(metrics["target_attn"]),
+            "mirror_attn": _tail_mean(metrics["mirror_attn"]),
+            "prev_attn": _tail_mean(metrics["prev_attn"]),
             "loss_min": float(np.min(metrics["loss"])), "steps": int(metrics["step"][-1])}
 
 
@@ -254,6 +264,9 @@ def arms_study(out, seeds=(0, 1, 2), steps=ARM_STEPS, gamma=ARM_GAMMA,
     uniform in [period_min, 16] instead of 16 for every sequence.  Returns {"table",
     "hypotheses", "rows", "status", "exit_status", "steps", "seeds", "gamma"}."""
     from ..sweeps import run_sweep
+    gamma = check_float("gamma", gamma, -1.0, 100.0)
+    if gamma == 0.0:
+        raise ConfigError("gamma", gamma, "must be ≠ 0 in [-1, 100] (γ = 0 is the rope arm)")
     base = ArmRunConfig()
     base = dataclasses.replace(base, train=dataclasses.replace(base.train, steps=int(steps)),
                                task=dataclasses.replace(base.task, period_min=period_min))
@@ -283,7 +296,8 @@ def arms_table(rows: list[dict]) -> list[dict]:
     for arm in ARMS:
         sel = [r for r in rows if r.get("arm") == arm]
         out.append({"arm": arm, "n": len(sel),
-                    **{k: _ms([r[k] for r in sel]) for k in ("loss", "acc", "target_attn")}})
+                    **{k: _ms([r[k] for r in sel]) for k in ("loss", "acc", "target_attn",
+                                                            "mirror_attn", "prev_attn")}})
     return out
 
 
@@ -311,6 +325,9 @@ def recall_study(out, gammas=GAMMA_GRID, depths=DEPTHS, seeds=(0, 1, 2), steps=R
     """γ × depth × seeds through the sweep engine (resumable); returns {"table" (per depth and
     γ), "gamma_star" (per depth), "fit", "rows", "status", "exit_status", …}."""
     from ..sweeps import run_sweep
+    for name, vals in (("gammas", gammas), ("depths", depths), ("seeds", seeds)):
+        if len(set(vals)) != len(vals):
+            raise ConfigError(name, list(vals), "has a repeated value")
     base = RecallRunConfig()
     base = dataclasses.replace(base, train=dataclasses.replace(base.train, steps=int(steps)))
     res = run_sweep(base, {"model.n_layers": list(depths), "model.momentum": list(gammas)},
@@ -320,9 +337,9 @@ def recall_study(out, gammas=GAMMA_GRID, depths=DEPTHS, seeds=(0, 1, 2), steps=R
                     rows_only=False)
     rows = [dict(r) for r in res.rows]
     done = [r for r in rows if r.get("status") == "completed"]
-    table, stars = recall_tables(done)
+    table, stars = recall_tables(done, n_gammas=len(gammas), n_seeds=len(seeds))
     fit = None
-    ok = [s for s in stars if s["gamma_star"] is not None and s["gamma_star"] > 0]
+    ok = fit_points(stars)
     if len(ok) >= 3:
         fit = fit_gamma_star([s["depth"] for s in ok], [s["gamma_star"] for s in ok])
     return {"table": table, "gamma_star": stars, "fit": fit, "rows": rows,
@@ -349,34 +366,49 @@ def gamma_star(gammas, losses) -> tuple[float, bool]:
     return float(np.clip(v, x[0], x[2])), True
 
 
-def recall_tables(rows: list[dict]):
+def recall_tables(rows: list[dict], n_gammas: int | None = None, n_seeds: int | None = None):
     """(table, stars): mean/sd of the final loss per (depth, γ); γ* per depth from the seed
-    means, with the spread of the per-seed γ*."""
+    means, with the spread of the per-seed γ*.  A depth whose grid is incomplete (fewer than
+    ``n_gammas`` γ values or ``n_seeds`` seeds finished) gets no γ* (``complete`` False): a
+    minimum over part of the grid would only be the last finished point."""
     table, stars = [], []
     depths = sorted({int(r["model.n_layers"]) for r in rows})
     for N in depths:
         sel = [r for r in rows if int(r["model.n_layers"]) == N]
         gs = sorted({float(r["model.momentum"]) for r in sel})
-        means = []
+        means, counts = [], []
         for gm in gs:
             rr = [r for r in sel if float(r["model.momentum"]) == gm]
             ls, ac = _ms([r["loss"] for r in rr]), _ms([r["acc"] for r in rr])
             means.append(ls[0])
+            counts.append(len(rr))
             table.append({"depth": N, "gamma": gm, "n": len(rr), "loss": ls, "acc": ac})
-        star, refined = gamma_star(gs, means) if len(gs) >= 1 else (None, False)
+        complete = ((n_gammas is None or len(gs) >= n_gammas) and
+                    (n_seeds is None or min(counts) >= n_seeds))
+        if not complete:
+            stars.append({"depth": N, "gamma_star": None, "refined": False, "edge": False,
+                          "complete": False, "seed_gamma_star": [], "sd": 0.0})
+            continue
+        star, refined = gamma_star(gs, means)
         per_seed = []
         for sd in sorted({r["seed"] for r in sel}):
             rr = {float(r["model.momentum"]): r["loss"] for r in sel if r["seed"] == sd}
             if len(rr) == len(gs):
                 per_seed.append(gamma_star(gs, [rr[gm] for gm in gs])[0])
-        stars.append({"depth": N, "gamma_star": star, "refined": refined,
+        stars.append({"depth": N, "gamma_star": star, "refined": refined, "complete": True,
                       "edge": not refined and star in (gs[0], gs[-1]),
                       "seed_gamma_star": per_seed,
                       "sd": float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0})
     return table, stars
 
 
-def fit_gamma_star(depths, stars, sd=None):
+def fit_points(stars: list[dict]) -> list[dict]:
+    """The γ* that enter the power-law fit: complete depths whose minimum is inside the grid
+    (an edge minimum only bounds γ*, and γ* = 0 has no power law)."""
+    return [s for s in stars if s["complete"] and not s["edge"] and s["gamma_star"] > 0]
+
+
+def fit_gamma_star(depths, stars):
     """γ* = a · N^(−b) by least squares with the fit registry's ``power-law`` model; returns
     {"a", "b", "a_se", "b_se", "r2", "b_ci95", "paper_b"}."""
     from ..fit import make_model
