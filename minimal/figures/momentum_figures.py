@@ -46,7 +46,8 @@ def arms_data(quick: bool = False, seed: int = 0, cache=None, data=None) -> dict
         where = _where(name, quick, cache, data)
         res = arms_study(where, seeds, steps, period_min=pmin, progress=not quick)
         panels[key] = {"curves": [(r["arm"], r["seed"], {k: m[k] for k in
-                                                         ("step", "loss", "target_attn")})
+                                                         ("step", "loss", "target_attn",
+                                                          "mirror_attn", "prev_attn")})
                                   for r, m in _curves(where, res["rows"])],
                        "table": res["table"], "hypotheses": res["hypotheses"]}
     return {"panels": panels, "seeds": list(seeds), "steps": steps, "quick": quick,
@@ -67,6 +68,11 @@ def arms_plot(d: dict):
             seen.add(arm)
             row[0].plot(m["step"], m["loss"], color=_COL[arm], lw=1.0, alpha=0.85, label=lab)
             row[1].plot(m["step"], m["target_attn"], color=_COL[arm], lw=1.0, alpha=0.85)
+            if arm in ("momentum", "mom+rope"):      # the keys the mirror term ties with i + 1
+                row[1].plot(m["step"], m["mirror_attn"], color=_COL[arm], lw=0.8, ls="--",
+                            alpha=0.7)
+                row[1].plot(m["step"], m["prev_attn"], color=_COL[arm], lw=0.8, ls=":",
+                            alpha=0.9)
         row[0].set_yscale("log")
         row[0].set_ylabel("second-half loss (nats, log)")
         row[0].set_title(titles[key], fontsize=9, loc="left")
@@ -75,7 +81,8 @@ def arms_plot(d: dict):
                     ha="right", va="top" if key == "fixed" else "bottom", fontsize=7,
                     color="grey")
         row[1].set_ylim(-0.02, 1.02)
-        row[1].set_ylabel("attention on the induction target\n(best head, mean)")
+        row[1].set_ylabel("attention on the target i + 1 (solid)\nmomentum arms: on i − 1 "
+                          "(dashed), t − 1 (dotted)")
         row[0].legend(fontsize=8, loc="lower left")
     for ax in axes[1]:
         ax.set_xlabel("training step")
@@ -111,14 +118,19 @@ def recall_plot(d: dict):
         m = np.array([r["loss"][0] for r in rows])
         s = np.array([r["loss"][1] for r in rows])
         x = np.where(g > 0, g, 0.05)
-        ax.errorbar(x, m, yerr=s, fmt="o-", color=f"C{i}", capsize=3, ms=4,
+        ax.errorbar(x, m, yerr=[np.minimum(s, 0.9 * m), s], fmt="o-", color=f"C{i}", capsize=3,
+                    ms=4,
                     label=f"depth {N}")
         st = next(v for v in d["gamma_star"] if v["depth"] == N)
         if st["complete"]:
             ax.axvline(max(st["gamma_star"], 0.05), color=f"C{i}", lw=0.8, ls=":")
     ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.axhline(np.log(32), color="grey", lw=0.8, ls="--")
+    ax.text(0.02, np.log(32), "chance ln 32", transform=ax.get_yaxis_transform(), fontsize=7,
+            va="bottom", color="grey")
     ax.set_xlabel("momentum γ (log; γ = 0 drawn at 0.05)")
-    ax.set_ylabel("final recall loss (nats; mean ± sd over seeds)")
+    ax.set_ylabel("final recall loss (nats, log; mean ± sd over seeds)")
     ax.set_title(f"loss after {d['steps']} steps; dotted: γ* per depth", fontsize=9)
     ax.legend(fontsize=8)
     from ..studies.momentum import fit_points
