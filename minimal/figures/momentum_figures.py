@@ -77,12 +77,18 @@ def arms_plot(d: dict):
         row[0].set_ylabel("second-half loss (nats, log)")
         row[0].set_title(titles[key], fontsize=9, loc="left")
         row[1].axhline(1 / 3, color="grey", lw=0.8, ls="--")
-        row[1].text(0.99, 1 / 3, "1/3 (the three-way tie)", transform=row[1].get_yaxis_transform(),
+        row[1].text(0.99, 1 / 3, "1/3", transform=row[1].get_yaxis_transform(),
                     ha="right", va="top" if key == "fixed" else "bottom", fontsize=7,
                     color="grey")
         row[1].set_ylim(-0.02, 1.02)
-        row[1].set_ylabel("attention on the target i + 1 (solid)\nmomentum arms: on i − 1 "
-                          "(dashed), t − 1 (dotted)")
+        row[1].set_ylabel("attention of a 2nd-half query (best head)")
+        from matplotlib.lines import Line2D
+        row[1].legend([Line2D([], [], color="k", lw=1.0),
+                       Line2D([], [], color="k", lw=0.8, ls="--"),
+                       Line2D([], [], color="k", lw=0.8, ls=":")],
+                      ["on the target i + 1", "on i − 1 (momentum arms)",
+                       "on t − 1 (momentum arms)"], fontsize=7,
+                      loc="center right" if key == "fixed" else "upper left")
         row[0].legend(fontsize=8, loc="lower left")
     for ax in axes[1]:
         ax.set_xlabel("training step")
