@@ -22,10 +22,18 @@ def _load_all() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from . import (clamp_figures, cot_figures, diag_figures, fit_figures,  # noqa: F401
-                   ih_figures, lsa_figures, momentum_figures, net_figures,
-                   net_sweep_figures, task_figures,
-                   theory_figures)
+    # by module name, not through the package (whose __init__ imports this module)
+    import minimal.figures.clamp_figures  # noqa: F401
+    import minimal.figures.cot_figures  # noqa: F401
+    import minimal.figures.diag_figures  # noqa: F401
+    import minimal.figures.fit_figures  # noqa: F401
+    import minimal.figures.ih_figures  # noqa: F401
+    import minimal.figures.lsa_figures  # noqa: F401
+    import minimal.figures.momentum_figures  # noqa: F401
+    import minimal.figures.net_figures  # noqa: F401
+    import minimal.figures.net_sweep_figures  # noqa: F401
+    import minimal.figures.task_figures  # noqa: F401
+    import minimal.figures.theory_figures  # noqa: F401
 
 
 def available() -> dict[str, FigureSpec]:

@@ -23,7 +23,7 @@ import numpy as np
 from ..config import Seeds
 from ..errors import ConfigError, ConfigTypeError
 from ..training.params import check_arrays, check_grads
-from . import _kernels as _K
+import minimal.sae._kernels as _K
 from .config import SAEConfig, SAEDataConfig
 
 __all__ = ["SAEModel", "ActivationData", "reconstruction_score", "head_block_norms"]
