@@ -254,7 +254,9 @@ def run_job(job: Job) -> dict:
     summary = {k: _plain(v) for k, v in summary.items()}
     run.manifest["sweep_summary"] = summary
     run.write_manifest()
-    return {**row, **summary, "status": "completed", "seconds": time.perf_counter() - t0}
+    # the run's own total (every attempt of a resumed run), as a later assembly reports it
+    seconds = run.manifest.get("timings", {}).get("total_s", time.perf_counter() - t0)
+    return {**row, **summary, "status": "completed", "seconds": seconds}
 
 
 # ----------------------------------------------------------------------------------------------
