@@ -692,10 +692,27 @@ def bench_fit(quick: bool = False) -> dict:
     return out
 
 
-def _cot_child(preset: str, cot: bool, steps: int, every: int) -> None:
-    """Run in a fresh process (``python -c``): train, print timings and peak RSS as JSON."""
-    import json
+def _peak_rss_gib() -> float:
+    """Peak resident memory of this process's own image: VmHWM (Linux).  ``ru_maxrss`` is not
+    used where VmHWM exists: Linux carries it across exec, so a child started by a big parent
+    reports the parent's size."""
     import resource
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _cot_child(preset: str, cot: bool, steps: int, every: int) -> None:
+    """Run in a fresh process (``python -c``): train into a temporary run directory (metrics
+    and checkpoints written as in a real run), print timings and peak RSS as JSON."""
+    import json
+    import tempfile
+    from pathlib import Path
 
     from .config import apply_overrides
     from .cot.train import COT_PRESETS, train_cot
@@ -704,12 +721,12 @@ def _cot_child(preset: str, cot: bool, steps: int, every: int) -> None:
     cfg = apply_overrides(COT_PRESETS.get(preset), {"train.steps": steps,
                                                     "train.eval_every": every,
                                                     "model.cot": cot})
-    c0, t0 = time.process_time(), time.perf_counter()
-    res = train_cot(cfg, None, progress=False)
+    with tempfile.TemporaryDirectory(prefix="minimal-bench-cot-") as tmp:
+        c0, t0 = time.process_time(), time.perf_counter()
+        res = train_cot(cfg, str(Path(tmp) / "run"), progress=False)
     out = {"cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - t0,
-           "step_cpu_s": res.timings.get("step_s"), "eval_s": res.timings.get("eval_s"),
-           "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-           "steps": steps}
+           "step_wall_s": res.timings.get("step_s"), "eval_wall_s": res.timings.get("eval_s"),
+           "peak_rss_gib": _peak_rss_gib(), "steps": steps}
     print("BENCH-JSON " + json.dumps(out), flush=True)
 
 

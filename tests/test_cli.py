@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -252,3 +253,18 @@ def test_demo_quick_runs_and_finds_the_transition(capsys):
     res = run_demo(quick=True, progress=False, echo=None)
     assert res["invariants_ok"] and res["ic_final"] > 0.5
     assert 2000 < res["fit"].t_transition < 5000
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_bench_child_memory_is_its_own_not_its_parents():
+    """The CoT bench runs its paper-world runs in child processes; their peak memory must not
+    include the parent's (ru_maxrss is carried across exec on Linux: a 256 MB parent made every
+    child report at least 256 MB)."""
+    ballast = np.ones(2**25)                       # 256 MB held by this (parent) process
+    code = ("from minimal.bench import _peak_rss_gib; import resource; "
+            "print(_peak_rss_gib(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    own, inherited = float(out[0]), float(out[1])
+    assert inherited >= ballast.nbytes / 2**30 * 0.99     # the trap the bench avoids
+    assert own < 0.2
