@@ -200,8 +200,8 @@ def summarise_training(result, out) -> None:
         last = {k: v[-1] for k, v in m.items() if k != "snapshots"}
         keys = ("loss", "ic_acc", "ic2_acc", "iw_acc", "test_acc", "ila1", "tila2", "tla2",
                 "cla")
-        print("final: step " + str(int(last["step"])) + ", " +
-              ", ".join(f"{k} {last[k]:.3f}" for k in keys if k in last))
+        shown = [f"{k} {last[k]:.3f}" for k in keys if k in last]
+        print(f"final: step {int(last['step'])}" + "".join(f", {x}" for x in shown))
         ic = m.get("ic_acc")
         if ic is not None and len(ic) > 1:
             above = [int(s) for s, a in zip(m["step"], ic) if a >= 0.5]
