@@ -19,6 +19,9 @@ Scores (the definitions of docs/diagnostics.md):
 ``prev``             mean over q ≥ 1 of A[q, q − 1]
 ``detect``           ``detect_head``: Σ(A ⊙ D) / Σ A per sequence, averaged over the batch, for a
                      detection pattern D (induction, duplicate or previous-token)
+``prefix_len``       Kissane et al.'s long/short-prefix score: mean attention from the last
+                     token of a span's second copy to the token after its first copy
+                     (:func:`prefix_length_score`, on :func:`minimal.tasks.probes.prefix_probe`)
 ``anti``             anti-induction on [S SEP reverse(S)]: attention from the reversed-copy position
                      holding s_k to pos₁(s_k) − 1 (see :func:`anti_induction_score` for its caveat)
 ``copy_eig``         Σλ / Σ|λ| over the eigenvalues of the head's OV circuit W_E W_V W_O W_U
@@ -36,7 +39,7 @@ __all__ = ["induction_score", "induction_score_tl", "prefix_matching_score",
            "duplicate_token_score", "previous_token_score", "detect_head",
            "induction_detection_pattern", "duplicate_detection_pattern",
            "previous_detection_pattern", "anti_induction_score", "anti_induction_duplicate",
-           "copying_score", "copying_score_empirical", "ov_circuit"]
+           "copying_score", "copying_score_empirical", "ov_circuit", "prefix_length_score"]
 
 
 def _check_pattern(A) -> np.ndarray:
@@ -84,6 +87,20 @@ def induction_score_tl(A, L: int, start: int = 1) -> np.ndarray:
     lo = start - 1
     q = np.arange(lo + L - 1, start + 2 * L)
     return A[:, :, q, q - L + 1].mean(axis=(0, 2))
+
+
+def prefix_length_score(A, query, key) -> np.ndarray:
+    """(H,) mean over the batch of A[b, h, query[b], key[b]]: per sequence one query and one
+    key (the prefix probe's a₂ + p − 1 and a₁ + p)."""
+    A = _check_pattern(A)
+    n, _, T, _ = A.shape
+    q = np.asarray(query, np.int64)
+    k = np.asarray(key, np.int64)
+    if q.shape != (n,) or k.shape != (n,):
+        raise ConfigError("query", q.shape, f"query and key must be ({n},) position arrays")
+    if ((q < 0) | (q >= T) | (k < 0) | (k > q)).any():
+        raise ConfigError("key", "", f"needs 0 ≤ key ≤ query < T = {T} in every row")
+    return A[np.arange(n), :, q, k].mean(axis=0)
 
 
 def _rows_mask(ids, rows):

@@ -8,6 +8,9 @@
   reversed-span loss.
 * :func:`kv_probe` — the ICL probe: random key→value pairs, then the keys again in a new order;
   the prediction at each repeated key is scored against its value.
+* :func:`prefix_probe` — Kissane et al.'s long- vs short-prefix probe: BOS, distinct random
+  tokens, a span of length p copied from a₁ to a₂ > a₁ + p; the score reads the attention from
+  a₂ + p − 1 (the copy's last token) to a₁ + p (the token after the first copy).
 * :func:`reddy_ids` — token identities of the Reddy task (class ids at items, offset label ids at
   labels) so that the token-based scores apply to it.
 
@@ -24,7 +27,7 @@ import numpy as np
 from ..config import check_int
 from ..errors import ConfigError
 
-__all__ = ["Probe", "repeat_probe", "reverse_probe", "kv_probe", "reddy_ids"]
+__all__ = ["Probe", "repeat_probe", "reverse_probe", "kv_probe", "prefix_probe", "reddy_ids"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,6 +129,31 @@ def kv_probe(rng: np.random.Generator, n: int, pairs: int, keys, values, T: int,
     tg = np.full((n, T), -1, np.int32)
     tg[:, s2::2] = v[b, perm]
     return Probe(tok, tg, "kv", {"pairs": pairs, "start": start})
+
+
+def prefix_probe(rng: np.random.Generator, n: int, p: int, tokens, bos: int, T: int) -> Probe:
+    """[BOS, x₁ … x_{T−1}] with distinct x drawn from ``tokens`` (without replacement), then the
+    span x[a₁ : a₁ + p] copied to a₂, a₁ uniform in [1, T − 2p − 1] and a₂ uniform in
+    [a₁ + p + 1, T − p].  ``info``: p, a1, a2 (n,), query = a₂ + p − 1 and key = a₁ + p (n,).
+    Target at the query: the token after the first copy (what prefix matching predicts)."""
+    check_int("probe.n", n, 1, 100_000)
+    check_int("probe.p", p, 1, 4096)
+    tokens = np.asarray(tokens)
+    if T - 1 > len(tokens):
+        raise ConfigError("probe.T", T, f"needs T − 1 ≤ {len(tokens)} distinct tokens")
+    if 2 * p + 2 > T:
+        raise ConfigError("probe.p", p, f"needs 2p + 2 ≤ T = {T}")
+    tok = np.empty((n, T), np.int32)
+    tok[:, 0] = bos
+    tok[:, 1:] = _draw_span(rng, n, T - 1, tokens)
+    a1 = rng.integers(1, T - 2 * p, n)                     # [1, T − 2p − 1]
+    a2 = a1 + p + 1 + np.floor(rng.random(n) * (T - 2 * p - a1)).astype(np.int64)
+    for b in range(n):
+        tok[b, a2[b]:a2[b] + p] = tok[b, a1[b]:a1[b] + p]
+    q, k = a2 + p - 1, a1 + p
+    tg = np.full((n, T), -1, np.int32)
+    tg[np.arange(n), q] = tok[np.arange(n), k]
+    return Probe(tok, tg, "prefix", {"p": p, "a1": a1, "a2": a2, "query": q, "key": k})
 
 
 def reddy_ids(batch) -> np.ndarray:
