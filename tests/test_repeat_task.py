@@ -16,10 +16,10 @@ from minimal.tasks.repeat import RepeatTask, RepeatTaskConfig, copy_mask, span_l
 
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.37, 1.0]), st.integers(1, 70),
-       st.integers(1, 300), st.integers(0, 2**31), st.integers(1, 5))
+       st.integers(1, 300), st.integers(0, 2**31), st.integers(3, 5))
 def test_pool_rows_per_batch_keep_f_exactly(f, B, pool, seed, span_min):
     cfg = RepeatTaskConfig(pool_size=pool, repeat_frac=f, batch_size=B, T=16, span=5,
-                           span_min=span_min, vocab=16, n_eval=8)
+                           span_min=span_min, vocab=17, n_eval=8)
     task = RepeatTask(cfg, seed, seed + 1, seed + 2)
     assert len(task.pool) == pool and len(np.unique(task.pool, axis=0)) == pool
     exact = Fraction(str(f)) * B
@@ -37,8 +37,14 @@ def test_pool_rows_per_batch_keep_f_exactly(f, B, pool, seed, span_min):
         Ls = span_lengths(cfg, seqs)
         assert ((Ls >= span_min) & (Ls <= 5)).all()
         for row, L in zip(seqs, Ls):
-            np.testing.assert_array_equal(row[-2 * L:-L], row[-L:])
-            assert len(set(row[-L:])) == L
+            # BOS, then distinct tokens except one copied span of L tokens
+            assert row[0] == cfg.vocab - 1 and (row[1:] < cfg.vocab - 1).all()
+            assert len(set(row[1:].tolist())) == cfg.T - L
+            dup = np.flatnonzero([row[t] in row[:t] for t in range(len(row))])
+            assert len(dup) == L and (np.diff(dup) == 1).all()
+            first = int(np.flatnonzero(row == row[dup[0]])[0])
+            np.testing.assert_array_equal(row[first:first + L], row[dup])
+            assert dup[0] >= first + L + 3
 
 
 def test_every_pool_member_is_used_and_batches_are_pure():
@@ -66,19 +72,24 @@ def test_span_tokens_and_lengths_are_uniform_and_copy_mask_marks_the_second_copy
     counts = np.bincount(Ls - cfg.span_min, minlength=k)
     chi2 = ((counts - len(Ls) / k) ** 2 / (len(Ls) / k)).sum()
     assert chi2 < k + 6 * math.sqrt(2 * k)                       # lengths uniform
-    span = np.concatenate([row[-L:] for row, L in zip(seq, Ls)])
-    counts = np.bincount(span, minlength=cfg.vocab)
-    expected = span.size / cfg.vocab
+    span = np.concatenate([row[[t for t in range(len(row)) if row[t] in row[:t]]]
+                           for row in seq])
+    v = cfg.vocab - 1                                            # content tokens (not BOS)
+    counts = np.bincount(span, minlength=v)
+    expected = span.size / v
     chi2 = ((counts - expected) ** 2 / expected).sum()
-    assert chi2 < cfg.vocab + 6 * math.sqrt(2 * cfg.vocab)      # tokens uniform (χ²(63), 6 sd)
+    assert len(counts) == v and chi2 < v + 6 * math.sqrt(2 * v)  # tokens uniform (χ²(62), 6 sd)
     m = copy_mask(cfg, seq)
     np.testing.assert_array_equal(m.sum(1), Ls - 1)
-    # every masked target equals the token L positions earlier (copyable) ...
-    for row, mr, L in zip(seq[:200], m[:200], Ls[:200]):
-        t = np.nonzero(mr)[0]
-        np.testing.assert_array_equal(row[t + 1], row[t + 1 - L])
-        # ... and the copy's first token (target just before the mask) is not marked
-        assert not mr[cfg.T - L]
+    # every masked target is the successor of the earlier occurrence of its input token (an
+    # induction head's prediction), and that occurrence is unique
+    for row, mr in zip(seq[:300], m[:300]):
+        for t in np.nonzero(mr)[0]:
+            earlier = [s for s in range(t) if row[s] == row[t]]
+            assert len(earlier) == 1 and row[earlier[0] + 1] == row[t + 1]
+        # the copy's first token (its predecessor is not a repeat) is not marked
+        t0 = np.nonzero(mr)[0][0]
+        assert not mr[t0 - 1]
 
 
 def test_bad_configs_are_one_line_errors():
@@ -90,7 +101,5 @@ def test_bad_configs_are_one_line_errors():
         RepeatTaskConfig(span_min=13)
     with pytest.raises(ConfigError, match="pool_size"):
         RepeatTaskConfig(pool_size=0)
-    with pytest.raises(ConfigError, match="pool_size"):
-        RepeatTaskConfig(vocab=2, T=3, span=2, span_min=2, pool_size=3)     # only 2 sequences exist
-    task = RepeatTask(RepeatTaskConfig(vocab=2, T=3, span=2, span_min=2, pool_size=2), 0, 1, 2)
-    assert len(np.unique(task.pool, axis=0)) == 2
+    with pytest.raises(ConfigError, match="T=64"):
+        RepeatTaskConfig(T=64)              # BOS and 64 distinct tokens need vocab ≥ 65

@@ -81,7 +81,7 @@ def register(sub, parser_class) -> None:
     s.add_argument("--seeds", type=positive_int("--seeds", 100), default=3)
     s.add_argument("--seed", type=nonneg_int("--seed", 10**6), default=0, help="first seed")
     s.add_argument("--steps", type=positive_int("--steps", 10**8), default=None,
-                   help="training steps per run (default 3,000)")
+                   help="training steps per run (default 15,000)")
     s.add_argument("--workers", type=positive_int("--workers", 64), default=1,
                    help="training processes (default 1)")
     s.add_argument("--quiet", action="store_true")

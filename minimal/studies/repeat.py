@@ -1,6 +1,6 @@
 """Repeated data at toy scale (Hernandez et al. 2022; docs/repeat.md): a 2-layer, 4-head,
-width-32 transformer on fresh random-prefix + repeated-span sequences, a fraction f of every
-batch drawn from a fixed pool R.
+width-32 transformer on fresh copy sequences (distinct tokens, a span copied after a gap), a
+fraction f of every batch drawn from a fixed pool R.
 
 Metrics columns (each evaluation)::
 
@@ -9,7 +9,8 @@ Metrics columns (each evaluation)::
     fresh_all_loss           loss at every position of the fresh sequences
     pool_loss, pool_acc      loss/accuracy at every position of pool sequences (memorisation:
                              a network that has not memorised R cannot beat the fresh loss)
-    ind_max                  the largest induction score over all heads (repeat probe)
+    ind_max                  the largest induction score over all heads (repeat probe
+                             [BOS, r₁…r₁₅, r₁…r₁₅, x])
     L{l}H{h}.induction, .prev, .duplicate   every head's scores (docs/diagnostics.md)
 
 :func:`run_study` runs f × |R| × seeds through the sweep engine; :func:`summary` reduces one
@@ -41,12 +42,12 @@ __all__ = ["RepeatRunConfig", "REPEAT_PRESETS", "RepeatNet", "train_repeat", "su
            "run_study", "hypotheses", "POOL_GRID", "FRAC_GRID", "DEFAULT_STEPS", "RUN_KIND"]
 
 RUN_KIND = "repeat"
-DEFAULT_STEPS = 3000
+DEFAULT_STEPS = 15_000
 POOL_GRID = tuple(2 ** k for k in range(4, 15, 2))      # 16 … 16384
 FRAC_GRID = (0.1, 0.5)
 PROGRESS_KEYS = ("fresh_loss", "pool_loss", "ind_max")
-#: the repeat probe's span (fills the 32 positions: [r₁…r₁₆, r₁…r₁₆])
-PROBE_L = 16
+#: the repeat probe's span ([BOS, r₁…r₁₅, r₁…r₁₅, x] fills the 32 positions)
+PROBE_L = 15
 
 
 def default_model() -> TransformerConfig:
@@ -72,8 +73,8 @@ class RepeatRunConfig:
     def __post_init__(self):
         check_sections(self, RepeatTaskConfig)
         check_lm_config(self.net_config(), self.task.T)
-        if 2 * PROBE_L > self.task.T:
-            raise ConfigError("task.T", self.task.T, f"must be ≥ {2 * PROBE_L} (the probe)")
+        if 2 * PROBE_L + 1 > self.task.T:
+            raise ConfigError("task.T", self.task.T, f"must be ≥ {2 * PROBE_L + 1} (the probe)")
 
     def net_config(self) -> TransformerConfig:
         v = self.task.vocab
@@ -122,7 +123,7 @@ class RepeatNet(Transformer):
         pb = SeqBatch(self.probe.tokens, None, self.probe.targets)
         names = [f"L{layer}.pattern" for layer in range(self.cfg.n_layers)]
         acts = self.forward(params, pb, names, clamps=None)
-        row["ind_max"] = float(max(induction_score(acts[n], PROBE_L, start=0).max()
+        row["ind_max"] = float(max(induction_score(acts[n], PROBE_L, start=1).max()
                                    for n in names))
         return row
 
@@ -131,7 +132,8 @@ class RepeatNet(Transformer):
 
 def _probe(cfg: RepeatRunConfig):
     rng = cfg.seeds.generator("eval")
-    return repeat_probe(rng, 128, PROBE_L, np.arange(cfg.task.vocab), bos=None, T=cfg.task.T)
+    v = cfg.task.vocab
+    return repeat_probe(rng, 128, PROBE_L, np.arange(v - 1), bos=v - 1, T=cfg.task.T)
 
 
 def train_repeat(cfg: RepeatRunConfig | None = None, out: str | Path | None = None,

@@ -1,12 +1,16 @@
 """Repeated-data stream for the Hernandez et al. toy (docs/repeat.md).
 
-A sequence has T + 1 tokens (inputs 0 … T − 1, targets 1 … T): a uniform random prefix of
-P = T + 1 − 2L tokens, then a span S of L distinct tokens (drawn without replacement from the
-vocabulary), then S again.  L is uniform in [``span_min``, ``span``] per sequence, so the distance
-between the copies varies and a fixed-offset positional head cannot solve the copy: the second
-copy is predictable only by in-context matching (an induction head).  Its predictable targets
-(all but the copy's first token, whose predecessor is the end of the first copy) are marked in
-``copy_mask`` (n, T).
+A sequence has T + 1 tokens (inputs 0 … T − 1, targets 1 … T): BOS (= vocab − 1), then
+distinct random tokens, in which a span S of L tokens (L uniform in [``span_min``, ``span``])
+at a₁ is copied to a₂ ≥ a₁ + L + 3 — the copy stream of :mod:`minimal.tasks.ambiguous` without
+distractors.  a₁, a₂ and L vary per sequence, so a fixed-offset positional head cannot solve
+the copy, and because every other token is distinct, a token seen once carries no hint of what
+follows: the copy's tokens after its first are predictable only by in-context matching (an
+induction head).  (Version 1 put the two copies back to back after a random prefix; the network
+learned to predict the span's not-yet-repeated tokens without matching and no induction head
+formed: docs/repeat.md.)  The copy is the only repetition, so a sequence alone tells its copy:
+``copy_mask`` (n, T) marks the targets t whose input token and target token both occurred
+earlier.
 
 A training batch of B sequences holds exactly ``n_pool(t) = ⌊(t+1)·f·B⌋ − ⌊t·f·B⌋`` rows from
 the fixed pool R (|R| = ``pool_size`` distinct sequences made once from the world seed, drawn
@@ -26,43 +30,48 @@ import numpy as np
 
 from ..config import check_float, check_int, set_field
 from ..errors import ConfigError
+from .ambiguous import AmbiguousCopyConfig, ambiguous_sequences
 from .seq import SeqBatch
 
-__all__ = ["RepeatTaskConfig", "RepeatTask", "GENERATOR_VERSION", "MAX_POOL"]
+__all__ = ["RepeatTaskConfig", "RepeatTask", "GENERATOR_VERSION", "MAX_POOL", "copy_mask",
+           "span_lengths"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 #: largest pool (memory and the |R| grid of the study, 2⁴ … 2¹⁴, with room)
 MAX_POOL = 1 << 20
 
 
 @dataclass(frozen=True)
 class RepeatTaskConfig:
-    """The stream (defaults: vocabulary 64, length 32, spans 6–12, |R| = 1024, f = 0.1)."""
+    """The stream (defaults: vocabulary 64 with BOS = 63, length 32, spans 4–10, |R| = 1024,
+    f = 0.1)."""
 
     vocab: int = 64
     T: int = 32                 #: input length (a sequence has T + 1 tokens)
-    span: int = 12              #: longest repeated span S
-    span_min: int = 6           #: shortest span (L is uniform in [span_min, span] per sequence)
+    span: int = 10              #: longest repeated span S
+    span_min: int = 4           #: shortest span (L is uniform in [span_min, span] per sequence)
     pool_size: int = 1024       #: |R|
     repeat_frac: float = 0.1    #: f, the fraction of training rows drawn from R
     batch_size: int = 64
     n_eval: int = 512           #: fresh evaluation sequences (and pool sequences, at most |R|)
 
     def __post_init__(self):
-        check_int("vocab", self.vocab, 2, 4096)
-        check_int("T", self.T, 3, 4096)
-        check_int("span", self.span, 1, min(self.vocab, (self.T + 1) // 2))
-        check_int("span_min", self.span_min, 1, self.span)
         check_int("pool_size", self.pool_size, 1, MAX_POOL)
         set_field(self, "repeat_frac", check_float("repeat_frac", self.repeat_frac, 0.0, 1.0))
-        check_int("batch_size", self.batch_size, 1, 1 << 16)
-        check_int("n_eval", self.n_eval, 1, 1 << 20)
-        n_distinct = sum(self.vocab ** (self.T + 1 - 2 * L) * math.perm(self.vocab, L)
-                         for L in range(self.span_min, self.span + 1))
-        if n_distinct < self.pool_size:
-            raise ConfigError("pool_size", self.pool_size,
-                              f"must be ≤ {n_distinct}, the number of distinct sequences of "
-                              "this vocabulary, length and span")
+        # vocab, T and the spans are checked by the copy stream; it has more distinct
+        # sequences than MAX_POOL for every valid setting (T ≥ 10 distinct tokens)
+        try:
+            self.stream()
+        except ConfigError as err:          # the stream calls the longest span span_max
+            if err.name != "span_max":
+                raise
+            raise type(err)("span", err.value, err.rule) from None
+
+    def stream(self) -> AmbiguousCopyConfig:
+        """The copy stream behind the fresh and the pool sequences (no distractors)."""
+        return AmbiguousCopyConfig(vocab=self.vocab, T=self.T, span_min=self.span_min,
+                                   span_max=self.span, ambiguous=0.0,
+                                   batch_size=self.batch_size, n_eval=self.n_eval)
 
     @property
     def frac(self) -> Fraction:
@@ -71,37 +80,28 @@ class RepeatTaskConfig:
 
 
 def _sequences(rng: np.random.Generator, cfg: RepeatTaskConfig, n: int) -> np.ndarray:
-    """(n, T + 1) int32 sequences: random prefix, span, span (span length per row)."""
-    out = rng.integers(0, cfg.vocab, (n, cfg.T + 1)).astype(np.int32)
-    Ls = rng.integers(cfg.span_min, cfg.span + 1, n)
-    # distinct span tokens: the first L of a random permutation per row
-    perm = np.argsort(rng.random((n, cfg.vocab)), axis=1)
-    for b in range(n):
-        L = int(Ls[b])
-        P = cfg.T + 1 - 2 * L
-        out[b, P:P + L] = perm[b, :L]
-        out[b, P + L:] = perm[b, :L]
-    return out
+    """(n, T + 1) int32 sequences of the copy stream."""
+    return ambiguous_sequences(rng, cfg.stream(), n)[0]
 
 
 def span_lengths(cfg: RepeatTaskConfig, seqs: np.ndarray) -> np.ndarray:
-    """(n,) the span length L of each (T + 1)-token sequence: the largest L in the allowed
-    range whose last 2L tokens are two equal copies of L distinct tokens."""
-    n = seqs.shape[0]
-    out = np.zeros(n, np.int64)
-    for L in range(cfg.span_min, cfg.span + 1):
-        a, b = seqs[:, -2 * L:-L], seqs[:, -L:]
-        ok = (a == b).all(1) & (np.sort(a, 1)[:, 1:] != np.sort(a, 1)[:, :-1]).all(1)
-        out[ok] = L
-    return out
+    """(n,) the span length L of each (T + 1)-token sequence: the number of positions whose
+    token occurred earlier (the copy is the only repetition)."""
+    return _seen_before(seqs).sum(1)
+
+
+def _seen_before(seqs: np.ndarray) -> np.ndarray:
+    """(n, T + 1) bool: the token at t occurred at some s < t."""
+    seqs = np.asarray(seqs)
+    eq = seqs[:, :, None] == seqs[:, None, :]                      # (n, t, s)
+    return np.tril(eq, k=-1).any(axis=2)
 
 
 def copy_mask(cfg: RepeatTaskConfig, seqs: np.ndarray) -> np.ndarray:
-    """(n, T) bool over targets: the second copy's tokens after its first (target index t
-    predicts token t + 1)."""
-    Ls = span_lengths(cfg, seqs)
-    t = np.arange(cfg.T)[None, :]
-    return t >= (cfg.T + 1 - Ls)[:, None]
+    """(n, T) bool over targets: t is marked when its input token and its target token (token
+    t + 1) both occurred earlier — the copy's tokens after its first."""
+    seen = _seen_before(seqs)
+    return seen[:, :-1] & seen[:, 1:]
 
 
 class RepeatTask:
@@ -149,7 +149,7 @@ class RepeatTask:
 
     def eval_data(self) -> dict:
         """``fresh``: n_eval fresh sequences; ``pool``: the first min(n_eval, |R|) of R.  Each
-        carries ``copy_mask`` (T,) for the loss on the predictable second copy."""
+        carries ``copy_mask`` (n, T) for the loss on the predictable second copy."""
         cfg = self.cfg
         rng = np.random.default_rng([self.eval_seed, 1, GENERATOR_VERSION])
         fresh = _sequences(rng, cfg, cfg.n_eval)
