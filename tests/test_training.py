@@ -28,6 +28,7 @@ FAMILIES = {
     "lsa": ["lsa", "--set", "model.n_eval=2000", "--set", "model.n_tune=20000",
             "--set", "model.baseline_search=fast", "--set", "train.eval_every=40"],
     "momentum": ["momentum", "train", "--set", "task.n_eval=64", "--set", "train.eval_every=40"],
+    "sae": ["sae", "train", "--set", "task.n_eval=64", "--set", "train.eval_every=40"],
 }
 
 
@@ -124,7 +125,7 @@ def _rows(path) -> int:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_checkpoints_and_resume_equals_uninterrupted(family, signum, tmp_path):
     steps = {"train": 4000, "ih": 40000, "cot": 20000, "clamp": 40000, "lsa": 40000,
-             "momentum": 20000}[family]
+             "momentum": 20000, "sae": 20000}[family]
     argv = FAMILIES[family] + ["--steps", str(steps), "--quiet"]
     part = tmp_path / "part"
     proc = _spawn(argv + ["--out", str(part)], tmp_path)

@@ -22,7 +22,7 @@ from ._common import CLIError, Parser  # noqa: E402
 
 __all__ = ["main", "build_parser", "CLIError"]
 
-_GROUPS = ("info", "task", "train", "ih", "cot", "clamp", "diagnose", "biinduct", "repeat",
+_GROUPS = ("info", "task", "train", "ih", "cot", "clamp", "diagnose", "biinduct", "repeat", "sae",
            "momentum", "lsa",
            "theory", "fit", "plot", "sweep", "figures", "bench")
 
