@@ -189,3 +189,29 @@ def test_short_run_and_sae_analysis(tmp_path):
     assert a["status"] == "completed" and a["rows"] == 64 * 32 and a["dict_size"] == 32 * 32
     assert np.isfinite(a["score"]) and a["loss_zero"] >= 0
     assert sum(a["head_counts"]) == a["n_induction"]
+
+
+def test_ambiguity_attention_reads_the_right_and_the_distractor_keys():
+    """A stand-in network whose head 0 attends only to the successor of the occurrence that
+    shares the longer prefix and head 1 only to the distractor's successor."""
+    cfg = ps.PREFIX_PRESETS.get("prefix-quick")
+
+    class Fake:
+        class cfg:
+            n_layers, heads = 2, 3
+
+        def forward(self, params, batch, record, clamps=None):
+            n, T = batch.tokens.shape
+            A = np.zeros((n, 3, T, T))
+            A[:, 2] = 1.0 / T
+            for b in range(n):
+                t = np.flatnonzero(batch.meta["amb_mask"][b])
+                if t.size:
+                    t = t[0]
+                    A[b, 0, t, batch.meta["a1"][b] + batch.meta["k"][b] + 1] = 1.0
+                    A[b, 1, t, batch.meta["d"][b] + 1] = 1.0
+            return {record[0]: A}
+
+    att = ps.ambiguity_attention(Fake(), {}, cfg)
+    np.testing.assert_allclose(att["right"], [1.0, 0.0, 1 / cfg.task.T])
+    np.testing.assert_allclose(att["wrong"], [0.0, 1.0, 1 / cfg.task.T])

@@ -43,7 +43,8 @@ def cmd_train(args) -> int:
 def _print_analysis(a: dict) -> None:
     print(f"SAE on layer-{a['layer'] + 1} z_cat ({a['rows']} rows, dictionary {a['dict_size']}, "
           f"λ {a['l1']:g}, {a['steps']} steps): reconstruction score {a['score']:.3f} "
-          f"(loss clean {a['loss_clean']:.3f}, SAE {a['loss_sae']:.3f}, zero {a['loss_zero']:.3f}); "
+          f"(loss clean {a['loss_clean']:.3f}, SAE {a['loss_sae']:.3f}, zero "
+          f"{a['loss_zero']:.3f}); "
           f"L0 {a.get('l0', float('nan')):.1f}, FVU {a.get('fvu', float('nan')):.3f}, dead "
           f"{a.get('dead_frac', float('nan')):.2f}")
     if not a["n_induction"]:

@@ -23,11 +23,13 @@ A layer-2 head is **long-prefix** when its score is < 0.3 at p = 1 and > 0.6 at 
 **SAE** (:func:`analyse_sae`): an attention-output SAE (:mod:`minimal.sae`) on the layer-2
 z_cat of the trained network, on rows of its own stream; its reconstruction score; its
 *induction features* (active on ≥ 10 % of the second-copy positions of the repeat probe, with a
-mean activation there at least 5 × that at the same positions of sequences without a repeat) and, for each, the head block that
-holds most of its decoder norm.
+mean activation there at least 5 × that at the same positions of sequences without a repeat)
+and, for each, the head block that holds most of its decoder norm.
 
 :func:`study` runs both streams × seeds through the sweep engine, then the SAE of every finished
-network (``<out>/sae/<job>``), and judges the three hypotheses.
+network (``<out>/sae/<job>``) with its heads' attention at the ambiguous query (to the key after
+the occurrence that shares the longer prefix, and to the key after the distractor), and judges
+the three hypotheses.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ from ._lm import TaskData, ce_acc, check_lm_config, check_sections
 __all__ = ["PrefixRunConfig", "PREFIX_PRESETS", "PrefixNet", "train_prefix", "summary",
            "classify_heads", "analyse_sae", "induction_features", "study", "hypotheses",
            "study_table", "P_VALUES", "DEFAULT_STEPS", "SAE_STEPS", "RUN_KIND",
-           "LONG_P1_MAX", "LONG_MIN", "SHORT_P1_MIN", "AMBIGUITIES", "arm_name"]
+           "LONG_P1_MAX", "LONG_MIN", "SHORT_P1_MIN", "AMBIGUITIES", "arm_name",
+           "ambiguity_attention", "load_network"]
 
 RUN_KIND = "sae-prefix"
 DEFAULT_STEPS = 15_000
@@ -291,6 +294,23 @@ def load_network(path) -> tuple[PrefixRunConfig, PrefixNet, dict]:
     return cfg, _net(cfg), params
 
 
+def ambiguity_attention(net, params, cfg: PrefixRunConfig) -> dict:
+    """Per last-layer head, the mean attention of the ambiguous query (a₂ + k, every sequence
+    with a distractor) to the two keys one-token matching finds: ``right`` = a₁ + k + 1 (the
+    successor of the occurrence that shares the longer prefix) and ``wrong`` = d + 1 (the
+    distractor's successor); the same held-out set as the ``amb_*`` metrics."""
+    task = AmbiguousCopyTask(cfg.task, cfg.seeds.key("data"), cfg.seeds.key("eval"))
+    amb = task.eval_data()["amb"]
+    last = f"L{net.cfg.n_layers - 1}.pattern"
+    A = np.concatenate([net.forward(params, amb.subset(slice(s, s + 256)), (last,),
+                                    clamps=None)[last] for s in range(0, len(amb), 256)])
+    b, t = np.nonzero(amb.meta["amb_mask"])
+    right = amb.meta["a1"][b] + amb.meta["k"][b] + 1
+    wrong = amb.meta["d"][b] + 1
+    return {"right": A[b, :, t, right].mean(0).tolist(),
+            "wrong": A[b, :, t, wrong].mean(0).tolist()}
+
+
 def induction_features(acts_repeat: np.ndarray, acts_plain: np.ndarray,
                        second: slice) -> np.ndarray:
     """Indices of the induction features of SAE codes (n, T, m): on the repeat probe's
@@ -396,7 +416,8 @@ def study_table(rows: list[dict]) -> list[dict]:
         sel = _done(rows, arm)
         row = {"arm": arm, "n": len(sel)}
         for k in ("copy_acc", "amb_acc", "amb_distractor", "ind_max", "n_long", "n_short",
-                  "t_copy", "sae_score", "sae_l0", "sae_fvu", "n_induction",
+                  "t_copy", "amb_right", "amb_wrong", "sae_score", "sae_l0", "sae_fvu",
+                  "n_induction",
                   "frac_in_one_block", "main_head_frac"):
             row[k] = _ms([r.get(k) for r in sel])
         out.append(row)
@@ -436,18 +457,25 @@ def hypotheses(rows: list[dict]) -> list[dict]:
 
 
 def _analysis(out: Path, job: str, steps: int, l1: float, progress: bool) -> dict:
-    """The SAE analysis of one network, cached in ``<out>/sae/<job>/analysis.json``."""
+    """The SAE analysis of one network and its heads' attention at the ambiguous query, cached
+    in ``<out>/sae/<job>/analysis.json``."""
     from ..runs import atomic_write_json
     d = out / "sae" / job
     cache = d / "analysis.json"
+    res = None
     if cache.exists():
         got = json.loads(cache.read_text())
         if got.get("steps") == steps and got.get("l1") == l1:
-            return got
-    d.mkdir(parents=True, exist_ok=True)
-    res = analyse_sae(out / "runs" / job, d / "run", steps=steps, l1=l1, progress=progress)
-    if res.get("status") == "completed":
-        atomic_write_json(cache, res)
+            res = got
+    if res is None:
+        d.mkdir(parents=True, exist_ok=True)
+        res = analyse_sae(out / "runs" / job, d / "run", steps=steps, l1=l1, progress=progress)
+        if res.get("status") != "completed":
+            return res
+    if "amb_attention" not in res:
+        cfg, net, params = load_network(out / "runs" / job)
+        res["amb_attention"] = ambiguity_attention(net, params, cfg)
+    atomic_write_json(cache, res)
     return res
 
 
@@ -476,7 +504,10 @@ def study(out, seeds=(0, 1, 2), steps: int = DEFAULT_STEPS, sae_steps: int = SAE
             continue
         a = _analysis(out, r["job"], int(sae_steps), float(l1), progress)
         if a.get("status") == "completed":
-            r.update({"sae_score": a["score"], "sae_l0": a.get("l0"), "sae_fvu": a.get("fvu"),
+            att = a["amb_attention"]
+            h = int(np.argmax(np.subtract(att["right"], att["wrong"])))
+            r.update({"amb_right": att["right"][h], "amb_wrong": att["wrong"][h],
+                      "sae_score": a["score"], "sae_l0": a.get("l0"), "sae_fvu": a.get("fvu"),
                       "n_induction": a["n_induction"],
                       "frac_in_one_block": a["frac_in_one_block"],
                       "main_head": a["main_head"], "main_head_frac": a["main_head_frac"]})
