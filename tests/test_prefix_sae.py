@@ -215,3 +215,10 @@ def test_ambiguity_attention_reads_the_right_and_the_distractor_keys():
     att = ps.ambiguity_attention(Fake(), {}, cfg)
     np.testing.assert_allclose(att["right"], [1.0, 0.0, 1 / cfg.task.T])
     np.testing.assert_allclose(att["wrong"], [0.0, 1.0, 1 / cfg.task.T])
+
+
+def test_cli_default_penalty_is_the_study_constant(capsys):
+    """The CLI states the study's λ in its help without importing the study; they agree."""
+    from minimal.cli import main
+    assert main(["sae", "fit", "--help"]) == 0
+    assert f"the study's, {ps.SAE_L1:g}" in " ".join(capsys.readouterr().out.split())

@@ -57,8 +57,9 @@ def _print_analysis(a: dict) -> None:
 
 
 def cmd_fit(args) -> int:
-    from ..studies.prefix_sae import analyse_sae
-    a = analyse_sae(args.run, args.out, steps=args.steps, l1=args.l1, n_seqs=args.seqs,
+    from ..studies.prefix_sae import SAE_L1, analyse_sae
+    a = analyse_sae(args.run, args.out, steps=args.steps,
+                    l1=SAE_L1 if args.l1 is None else args.l1, n_seqs=args.seqs,
                     progress=not args.quiet)
     if a.get("status") != "completed":
         print(f"SAE training {a.get('status')}; --out keeps what was done")
@@ -68,13 +69,14 @@ def cmd_fit(args) -> int:
 
 
 def cmd_study(args) -> int:
-    from ..studies.prefix_sae import AMBIGUITIES, DEFAULT_STEPS, SAE_STEPS, study
+    from ..studies.prefix_sae import AMBIGUITIES, DEFAULT_STEPS, SAE_L1, SAE_STEPS, study
     require_out(args)
     seeds = tuple(range(args.seed, args.seed + args.seeds))
     amb = (parse_list("--ambiguities", args.ambiguities, float, 0.0, 1.0) if args.ambiguities
            else AMBIGUITIES)
     res = study(args.out, seeds, args.steps or DEFAULT_STEPS, args.sae_steps or SAE_STEPS,
-                args.l1, args.workers, progress=not args.quiet, ambiguities=amb)
+                SAE_L1 if args.l1 is None else args.l1, args.workers, progress=not args.quiet,
+                ambiguities=amb)
     cols = (("copy_acc", "copy acc"), ("amb_acc", "amb. acc"), ("amb_distractor", "distractor"),
             ("n_long", "long heads"), ("n_short", "short heads"), ("sae_score", "SAE score"),
             ("n_induction", "ind. features"), ("main_head_frac", "in main head"))
@@ -106,8 +108,8 @@ def register(sub, parser_class) -> None:
     t.set_defaults(func=cmd_train)
 
     def sae_args(s):
-        s.add_argument("--l1", type=float_arg("--l1", 0.0, 1000.0), default=1.0,
-                       help="sparsity penalty λ (default 1)")
+        s.add_argument("--l1", type=float_arg("--l1", 0.0, 1000.0), default=None,
+                       help="sparsity penalty λ (default: the study's, 0.3; docs/sae.md)")
         s.add_argument("--quiet", action="store_true")
 
     f = ssub.add_parser("fit", help="an SAE on the layer-2 z_cat of a trained network: "
