@@ -22,7 +22,7 @@ _QUICK_STEPS, _QUICK_SAE = 200, 100
 _COL = {"ambiguous": "C3", "ambiguous 0.5": "C1", "control": "C0"}
 _HEAD_LS = ("-", "--", "-.", ":")
 #: the seeds of the full figure
-SEEDS = (0,)
+SEEDS = (0, 1, 2)
 
 
 def _where(quick, cache, data):
@@ -50,7 +50,8 @@ def prefix_data(quick: bool = False, seed: int = 0, cache=None, data=None) -> di
                                 for p in P_VALUES],
                      "sae": None if a is None else {k: a[k] for k in
                                                     ("head_counts", "n_induction", "score",
-                                                     "frac_in_one_block")}})
+                                                     "frac_in_one_block", "main_head_frac",
+                                                     "top_share")}})
     return {"runs": runs, "table": res["table"], "hypotheses": res["hypotheses"],
             "steps": steps, "sae_steps": sae_steps, "seeds": list(seeds), "quick": quick,
             "p": list(P_VALUES),
@@ -60,50 +61,57 @@ def prefix_data(quick: bool = False, seed: int = 0, cache=None, data=None) -> di
 
 def prefix_plot(d: dict):
     from matplotlib.figure import Figure
-    from ..studies.prefix_sae import LONG_MIN, LONG_P1_MAX, SHORT_P1_MIN
+    from matplotlib.lines import Line2D
+    from ..studies.prefix_sae import BLOCK_SHARE_MIN, LONG_MIN, LONG_P1_MAX, SHORT_P1_MIN
     arms = [a for a in _COL if any(r["arm"] == a for r in d["runs"])]
-    fig = Figure(figsize=(12, 7.2), layout="constrained")
+    seeds = sorted({r["seed"] for r in d["runs"]})
+    seed_ls = {s: _HEAD_LS[i % 4] for i, s in enumerate(seeds)}
+    fig = Figure(figsize=(12, 7.4), layout="constrained")
     gs = fig.add_gridspec(2, max(3, len(arms)))
     ax_acc = fig.add_subplot(gs[0, 0])
     ax_amb = fig.add_subplot(gs[0, 1], sharey=ax_acc)
     ax_sae = fig.add_subplot(gs[0, 2])
     for r in d["runs"]:
         c = r["curve"]
-        lab = f"{r['arm']} (seed {r['seed']})"
-        ax_acc.plot(c["step"], c["copy_acc"], color=_COL.get(r["arm"], "k"), lw=1.1, label=lab)
-        if np.isfinite(np.asarray(c["amb_acc"], float)).any():
-            ax_amb.plot(c["step"], c["amb_acc"], color=_COL.get(r["arm"], "k"), lw=1.1)
+        col = _COL.get(r["arm"], "k")
+        ax_acc.plot(c["step"], c["copy_acc"], color=col, lw=1.0, ls=seed_ls[r["seed"]])
+        ax_amb.plot(c["step"], c["amb_acc"], color=col, lw=1.0, ls=seed_ls[r["seed"]])
+    arm_handles = [Line2D([], [], color=_COL[a], lw=2, label=a) for a in arms]
+    seed_handles = [Line2D([], [], color="k", lw=1, ls=seed_ls[s], label=f"seed {s}")
+                    for s in seeds]
+    ax_acc.legend(handles=arm_handles + seed_handles, fontsize=7, loc="lower right")
     ax_acc.set_xlabel("training step")
     ax_acc.set_ylabel("accuracy")
-    ax_acc.set_title("copy targets (every predictable copy token)", fontsize=9, loc="left")
-    ax_acc.legend(fontsize=7, loc="upper left")
+    ax_acc.set_title("copy targets (the stream's own)", fontsize=9, loc="left")
     ax_amb.axhline(0.5, color="grey", lw=0.8, ls="--")
-    ax_amb.text(0.99, 0.5, "one-token matching", transform=ax_amb.get_yaxis_transform(),
-                ha="right", va="bottom", fontsize=7, color="grey")
     ax_amb.set_xlabel("training step")
-    ax_amb.set_title("ambiguous query (needs a 2-token prefix)", fontsize=9, loc="left")
+    ax_amb.set_title("ambiguous query (a 2-token prefix decides; dashed: 0.5,\none-token "
+                     "matching; every stream on the same ambiguous set)", fontsize=8.5,
+                     loc="left")
     ax_acc.set_ylim(0, 1.02)
-    # SAE: induction features per head block
-    width = 0.8 / max(1, len(d["runs"]))
-    H = max((len(r["classes"]) for r in d["runs"]), default=4)
-    for i, r in enumerate(d["runs"]):
-        s = r["sae"]
-        if s is None:
-            continue
-        x = np.arange(H) + (i - (len(d["runs"]) - 1) / 2) * width
-        ax_sae.bar(x, s["head_counts"], width=width, color=_COL.get(r["arm"], "k"),
-                   label=f"{r['arm']} s{r['seed']}: score {s['score']:.2f}, "
-                         f"{s['n_induction']} ind. features")
-    ax_sae.set_xticks(range(H), [f"head {h}" for h in range(H)])
-    top = max((max(r["sae"]["head_counts"]) for r in d["runs"] if r["sae"]), default=0)
-    ax_sae.set_ylim(0, max(1, top) * 1.45)
-    if top == 0:
-        ax_sae.text(0.5, 0.4, "no induction features", transform=ax_sae.transAxes,
-                    ha="center", fontsize=9, color="grey")
-    ax_sae.set_ylabel("induction features (count)")
-    ax_sae.set_title("SAE on layer-2 z_cat: head block holding\nmost of each induction "
-                     "feature's decoder norm", fontsize=9, loc="left")
-    ax_sae.legend(fontsize=6.5, loc="upper left")
+    # SAE: how concentrated the induction features are in one head
+    x, labels = 0, []
+    for arm in arms:
+        for r in (r for r in d["runs"] if r["arm"] == arm):
+            s = r["sae"]
+            if s is not None and s["n_induction"]:
+                ax_sae.bar(x, s["main_head_frac"], color=_COL[arm], width=0.7)
+                ax_sae.plot([x] * len(s["top_share"]), s["top_share"], "k.", ms=2.5,
+                            alpha=0.6)
+                ax_sae.text(x, 1.02, f"{s['n_induction']}\nR {s['score']:.2f}",
+                            ha="center", va="bottom", fontsize=6)
+            labels.append(f"s{r['seed']}")
+            x += 1
+        x += 0.6
+    pos = [i + 0.6 * j for j, arm in enumerate(arms)
+           for i in range(j * len(seeds), (j + 1) * len(seeds))]
+    ax_sae.set_xticks(pos[:len(labels)], labels, fontsize=7)
+    ax_sae.axhline(BLOCK_SHARE_MIN, color="grey", lw=0.8, ls="--")
+    ax_sae.set_ylim(0, 1.3)
+    ax_sae.set_ylabel("fraction")
+    ax_sae.set_title("SAE induction features: bars = share in the network's main head;\n"
+                     "dots = each feature's top-block share of decoder norm² "
+                     "(above: count, recon. score R)", fontsize=8, loc="left")
     # prefix score against p, per stream
     p = d["p"]
     for j, arm in enumerate(arms):
@@ -111,22 +119,23 @@ def prefix_plot(d: dict):
         for r in (r for r in d["runs"] if r["arm"] == arm):
             S = np.asarray(r["scores"])
             for h in range(S.shape[1]):
-                ax.plot(p, S[:, h], color=_COL[arm], ls=_HEAD_LS[h % 4], marker="o", ms=3,
-                        lw=1.1, label=f"head {h} ({r['classes'][h]})"
-                        + (f", seed {r['seed']}" if len(d["seeds"]) > 1 else ""))
+                ax.plot(p, S[:, h], color=_COL[arm], ls=seed_ls[r["seed"]], marker="o", ms=2.5,
+                        lw=0.9, alpha=0.85)
         ax.axhline(LONG_P1_MAX, color="grey", lw=0.7, ls=":")
         ax.axhline(LONG_MIN, color="grey", lw=0.7, ls="--")
-        ax.text(5.05, LONG_MIN, f"{LONG_MIN:g} (long: p ≥ 3; short: p = 1 > {SHORT_P1_MIN:g})",
-                fontsize=6.5, color="grey", va="bottom", ha="right")
-        ax.text(5.05, LONG_P1_MAX, f"{LONG_P1_MAX:g} (long: p = 1 below)", fontsize=6.5,
-                color="grey", va="bottom", ha="right")
+        ax.text(1, LONG_MIN + 0.01, f"{LONG_MIN:g}: long needs p ≥ 3 above, short p = 1 above "
+                f"{SHORT_P1_MIN:g}", fontsize=6.5, color="grey", va="bottom")
+        ax.text(p[-1], LONG_P1_MAX - 0.01, f"{LONG_P1_MAX:g}: long needs p = 1 below",
+                fontsize=6.5, color="grey", va="top", ha="right")
         ax.set_ylim(0, 1)
         ax.set_xticks(p)
         ax.set_xlabel("span length p (prefix probe)")
         if j == 0:
             ax.set_ylabel("attention a₂+p−1 → a₁+p")
-        ax.set_title(f"layer-2 heads, stream: {arm}", fontsize=9, loc="left")
-        ax.legend(fontsize=6.5, loc="upper left")
+        cls = sorted({c for r in d["runs"] if r["arm"] == arm for c in r["classes"]})
+        ax.set_title(f"layer-2 heads (4 per seed), stream: {arm}\nclasses: {', '.join(cls)}",
+                     fontsize=9, loc="left")
+        ax.legend(handles=seed_handles, fontsize=7, loc="upper left")
     q = " — QUICK PREVIEW" if d["quick"] else ""
     fig.suptitle(f"Long- vs short-prefix heads and attention-output SAE features "
                  f"(2 layers, 4 heads, d 32; {d['steps']:,} steps; SAE {d['sae_steps']:,} "
