@@ -106,6 +106,10 @@ def data_dependence_data(quick: bool = False, seed: int = 0, cache=None, data=No
                        "steps": steps, "seeds": 1 if quick else 3}}
 
 
+_SYMBOL = {"task.B": "B", "task.K": "K", "task.eps": "ε", "task.zipf_alpha": "α",
+           "task.N": "N"}
+
+
 def data_dependence_plot(d: dict):
     from matplotlib.figure import Figure
     titles = {"task.B": "burstiness B", "task.K": "classes K", "task.eps": "within-class noise ε",
@@ -134,7 +138,8 @@ def data_dependence_plot(d: dict):
             ax.set_xticks(pos, [f"{x:g}" for x in xs])
         ax.set_title(titles.get(key, key), fontsize=9)
         ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel(key.split(".")[1])
+        ax.set_xlabel(_SYMBOL.get(key, key.split(".")[1]) + "  (n: seeds averaged)",
+                      labelpad=16, fontsize=8)
     axes[0].set_ylabel("final accuracy (mean ± s.d. over seeds)")
     axes[0].legend(fontsize=7)
     steps = ", ".join(f"{s:,}" for s in d["steps"])
