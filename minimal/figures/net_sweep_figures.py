@@ -39,7 +39,7 @@ SWEEPS = {
                            set={"train.steps": 60000, "train.eval_every": 1000,
                                 "task.n_eval": 2000},
                            grid={"task.K": [128, 256, 512, 1024], "task.N": [4, 16],
-                                 "task.B": [2, 4]}, seeds=2, one_at_a_time=True),
+                                 "task.B": [2, 4]}, seeds=1, one_at_a_time=True),
 }
 #: the quick variants: a small task on reddy-fig3-like data, seconds per run
 _QUICK_SET = {"train.steps": 200, "train.eval_every": 50, "task.n_eval": 100,
