@@ -169,22 +169,28 @@ def coexistence_data(quick: bool = False, seed: int = 0, cache=None, data=None) 
 
 def coexistence_plot(d: dict):
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.subplots()
+    ok = [(r, m) for r, m in d["curves"] if not r.get("collapsed")]
+    bad = [(r, m) for r, m in d["curves"] if r.get("collapsed")]
     for key, col, lab in (("ic_acc", "C0", "IC (novel classes)"),
                           ("iw_acc", "C2", "IW (in-weights)")):
-        ys = [m[key] for _, m in d["curves"]]
-        if not ys:
-            continue
-        n = min(len(y) for y in ys)
-        Y = np.array([y[:n] for y in ys])
-        x = d["curves"][0][1]["step"][:n]
-        ax.plot(x, Y.mean(0), color=col, label=f"{lab}, mean of {len(ys)} seeds")
-        ax.fill_between(x, Y.min(0), Y.max(0), color=col, alpha=0.2, lw=0)
+        for r, m in ok:                        # every seed, thin
+            ax.plot(m["step"], m[key], color=col, lw=0.7, alpha=0.5)
+        ys = [m[key] for _, m in ok]
+        if ys:
+            n = min(len(y) for y in ys)
+            Y = np.array([y[:n] for y in ys])
+            ax.plot(ok[0][1]["step"][:n], Y.mean(0), color=col, lw=2,
+                    label=f"{lab}: mean of {len(ys)} seeds (thin: each seed)")
+    for r, m in bad:                           # shown apart, never averaged in
+        ax.plot(m["step"], m["ic_acc"], color="grey", lw=1, ls=":",
+                label=f"seed {r['seed']}: collapsed (loss at ln L, zero gradient), IC and IW")
+        ax.plot(m["step"], m["iw_acc"], color="grey", lw=1, ls=":")
     ax.set_xlabel("training step")
-    ax.set_ylabel("accuracy (band: min–max over seeds)")
+    ax.set_ylabel("accuracy")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7.5, loc="lower right", bbox_to_anchor=(1, 0.07))
     ax.set_title("Coexistence (K=512, B=2, p_B = p_C = 0.5): are ICL and IWL both learned and "
                  "kept?", fontsize=9)
     return fig
