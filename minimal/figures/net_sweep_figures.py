@@ -238,12 +238,21 @@ def transition_plot(d: dict):
         xs = sorted(t)
         mean = [np.mean(t[x]["vals"]) if t[x]["vals"] else np.nan for x in xs]
         sd = [np.std(t[x]["vals"], ddof=1) if len(t[x]["vals"]) > 1 else 0.0 for x in xs]
-        ax.errorbar(xs, mean, yerr=sd, fmt="o-", capsize=3, label="network (mean ± s.d.)")
+        nmax = max((len(t[x]["vals"]) for x in xs), default=0)
+        ax.errorbar(xs, mean, yerr=sd, fmt="o-", capsize=3,
+                    label="network (mean ± s.d. over seeds)" if nmax > 1 else
+                    "network (one seed per point)")
         for x in xs:
-            missing = t[x]["n"] - len(t[x]["vals"])
+            missing = t[x]["n"] - len(t[x]["vals"]) - t[x]["collapsed"]
+            note = []
             if missing:
-                ax.annotate(f"{missing} never", (x, 0), fontsize=6, ha="center",
-                            xycoords=("data", "axes fraction"), xytext=(0, 3),
+                note.append(f"{missing} with no transition\nwithin "
+                            f"{d['params']['steps']:,} steps")
+            if t[x]["collapsed"]:
+                note.append(f"{t[x]['collapsed']} collapsed")
+            if note:
+                ax.annotate("\n".join(note), (x, 0), fontsize=6.5, ha="right" if x == xs[-1]
+                            else "center", xycoords=("data", "axes fraction"), xytext=(0, 3),
                             textcoords="offset points")
         th = d["theory"][key]
         b = d["base"][key]
@@ -254,14 +263,15 @@ def transition_plot(d: dict):
                     label="plateau formula t*, scaled at the base")
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs, [f"{x:g}" for x in xs])
-        ax.set_xlabel(key.split(".")[1])
+        ax.set_xlabel(_SYMBOL.get(key, key.split(".")[1]))
         if not any(t[x]["vals"] for x in xs):
             ax.text(0.5, 0.5, f"no run transitioned within\n{d['params']['steps']:,} steps",
                     transform=ax.transAxes, ha="center", va="center", fontsize=9)
         ax.legend(fontsize=7)
     axes[0].set_ylabel("transition step\n(IC accuracy > midpoint of B/N and 1)")
     fig.suptitle(f"Full network: transition step along K, N, B around {d['params']['preset']} "
-                 "(the formula has no K; dashes: its prediction up to one scale)", fontsize=10)
+                 f"({d['params']['steps']:,} steps; the formula has no K; dashes: its "
+                 "prediction up to one scale)", fontsize=10)
     return fig
 
 
