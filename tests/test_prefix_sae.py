@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 from minimal.diagnostics.scores import prefix_length_score
 from minimal.errors import ConfigError
 from minimal.studies import prefix_sae as ps
+from minimal.studies._lm import LMTransformer
 from minimal.tasks.ambiguous import (MIN_GAP, AmbiguousCopyConfig, AmbiguousCopyTask,
                                      ambiguous_sequences)
 from minimal.tasks.probes import prefix_probe
@@ -200,7 +201,9 @@ def test_ambiguity_attention_reads_the_right_and_the_distractor_keys():
         class cfg:
             n_layers, heads = 2, 3
 
-        def forward(self, params, batch, record, clamps=None):
+        record_chunked = LMTransformer.record_chunked
+
+        def forward(self, params, batch, record, clamps=None, full=False):
             n, T = batch.tokens.shape
             A = np.zeros((n, 3, T, T))
             A[:, 2] = 1.0 / T

@@ -1,11 +1,32 @@
-"""Pieces shared by the language-model toy studies (Bi-Induct, repeated data): the
-transformer's config check, the cross-entropy of recorded logits, and the Data adapter."""
+"""Pieces shared by the language-model toy studies (Bi-Induct, repeated data, momentum, the
+SAE prefix study): the transformer's config check, the network base class, the cross-entropy of
+recorded logits, and the Data adapter."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..transformer.model import Transformer
+
+
+class LMTransformer(Transformer):
+    """:class:`Transformer` as a language model of the studies: ``train_acc`` is the fraction
+    of positions predicted correctly, and :meth:`record_chunked` runs evaluation sets in
+    chunks."""
+
+    def loss_and_grads(self, params, batch, grads=None):
+        """As the transformer's, with the correct predictions divided by the sequence length
+        (the training layer divides by the batch size)."""
+        loss, grads, correct = super().loss_and_grads(params, batch, grads)
+        return loss, grads, correct / batch.T
+
+    def record_chunked(self, params, batch, name: str = "logits", chunk: int = 256):
+        """Activation ``name`` of every sequence of ``batch``, computed ``chunk`` at a time
+        (no clamps; every position)."""
+        return np.concatenate([self.forward(params, batch.subset(slice(s, s + chunk)), (name,),
+                                            clamps=None, full=True)[name]
+                               for s in range(0, len(batch), chunk)])
 
 
 def check_lm_config(net, T: int) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..config import PresetRegistry, Seeds, apply_overrides, to_dict
 from ..errors import ConfigError
-from ._lm import TaskData, ce_acc, check_lm_config, check_sections
+from ._lm import LMTransformer, TaskData, ce_acc, check_lm_config, check_sections
 from ..runs import Run, read_metrics
 from ..tasks.biinduct import (ARMS, BiInductTask, BiInductTaskConfig,
                               expected_snippet_fraction, mix_at)
@@ -35,7 +35,6 @@ from ..tasks.seq import SeqBatch
 from ..training import GradientLearner, TrainResult, resume_config, run_learner
 from ..training.config import OptimConfig, TrainConfig
 from ..transformer.config import TransformerConfig
-from ..transformer.model import Transformer
 
 __all__ = ["BiInductRunConfig", "BiInductNet", "train_biinduct", "study", "STUDY_ARMS",
            "BIINDUCT_PRESETS", "natural_steps", "analyse_run", "hypotheses", "RUN_KIND",
@@ -100,8 +99,8 @@ def probe_batch(probe) -> SeqBatch:
                     np.ascontiguousarray(probe.targets, np.int32))
 
 
-class BiInductNet(Transformer):
-    """:class:`Transformer` whose evaluation reports (metrics columns)::
+class BiInductNet(LMTransformer):
+    """:class:`LMTransformer` whose evaluation reports (metrics columns)::
 
         loss, acc          chain loss and accuracy on natural sequences (floor: entropy rate)
         rev_loss, rev_acc  reversed-span loss/accuracy inside [S SEP reverse(S)]
@@ -113,13 +112,6 @@ class BiInductNet(Transformer):
         super().__init__(cfg)
         self.columns = ("step", "loss", "acc", "rev_loss", "rev_acc", "fwd_loss", "fwd_acc",
                         "icl_loss", "icl_acc")
-
-    def loss_and_grads(self, params, batch, grads=None):
-        """As the transformer's, with the correct predictions divided by the sequence length
-        (the training layer divides by the batch size: train_acc is then the fraction of
-        positions predicted correctly)."""
-        loss, grads, correct = super().loss_and_grads(params, batch, grads)
-        return loss, grads, correct / batch.T
 
     def evaluate(self, params, data, chunk=1000):
         row = {}

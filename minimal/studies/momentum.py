@@ -37,7 +37,7 @@ from ..tasks.recall import (GENERATOR_VERSION, PeriodicTask, PeriodicTaskConfig,
 from ..training import GradientLearner, TrainResult, resume_config, run_learner
 from ..training.config import OptimConfig, TrainConfig
 from ..transformer import Transformer, TransformerConfig
-from ._lm import TaskData, ce_acc, check_lm_config, check_sections
+from ._lm import LMTransformer, TaskData, ce_acc, check_lm_config, check_sections
 
 __all__ = ["ArmRunConfig", "RecallRunConfig", "MOMENTUM_PRESETS", "ARMS", "arm_model",
            "recall_model", "recall_tables", "PeriodicNet", "fit_points",
@@ -146,17 +146,13 @@ MOMENTUM_PRESETS.register("arm-quick", lambda: ArmRunConfig(
     train=TrainConfig(steps=60, eval_every=20, eval_chunk=256)), "60 steps (tests)")
 
 
-class PeriodicNet(Transformer):
-    """:class:`Transformer` with the four-arm study's evaluation (module docstring)."""
+class PeriodicNet(LMTransformer):
+    """:class:`LMTransformer` with the four-arm study's evaluation (module docstring)."""
 
     def __init__(self, cfg):
         super().__init__(cfg)
         self.columns = ("step", "loss", "acc", "all_loss", "target_attn", "mirror_attn",
                         "prev_attn")
-
-    def loss_and_grads(self, params, batch, grads=None):
-        loss, grads, correct = super().loss_and_grads(params, batch, grads)
-        return loss, grads, correct / batch.T
 
     def evaluate(self, params, data, chunk=256):
         ev = data["eval"]

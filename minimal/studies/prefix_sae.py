@@ -51,8 +51,8 @@ from ..tasks.probes import prefix_probe, repeat_probe
 from ..tasks.seq import SeqBatch
 from ..training import GradientLearner, TrainResult, resume_config, run_learner
 from ..training.config import OptimConfig, TrainConfig
-from ..transformer import Transformer, TransformerConfig
-from ._lm import TaskData, ce_acc, check_lm_config, check_sections
+from ..transformer import TransformerConfig
+from ._lm import LMTransformer, TaskData, ce_acc, check_lm_config, check_sections
 
 __all__ = ["PrefixRunConfig", "PREFIX_PRESETS", "PrefixNet", "train_prefix", "summary",
            "classify_heads", "analyse_sae", "induction_features", "study", "hypotheses",
@@ -142,8 +142,8 @@ def _probe_batch(probe) -> SeqBatch:
     return SeqBatch(probe.tokens, None, probe.targets)
 
 
-class PrefixNet(Transformer):
-    """:class:`Transformer` with the study's evaluation (module docstring)."""
+class PrefixNet(LMTransformer):
+    """:class:`LMTransformer` with the study's evaluation (module docstring)."""
 
     def __init__(self, cfg, probes):
         super().__init__(cfg)
@@ -151,11 +151,6 @@ class PrefixNet(Transformer):
         last = cfg.n_layers - 1
         self.columns = ("step", "copy_loss", "copy_acc", "amb_acc", "amb_distractor",
                         *(f"L{last}H{h}.p{p}" for h in range(cfg.heads) for p in P_VALUES))
-
-    def loss_and_grads(self, params, batch, grads=None):
-        """As the transformer's; train_acc is the fraction of positions predicted correctly."""
-        loss, grads, correct = super().loss_and_grads(params, batch, grads)
-        return loss, grads, correct / batch.T
 
     def prefix_scores(self, params) -> np.ndarray:
         """(len(P_VALUES), H) the last layer's prefix scores."""
@@ -167,18 +162,13 @@ class PrefixNet(Transformer):
             out.append(prefix_length_score(A, pr.info["query"], pr.info["key"]))
         return np.array(out)
 
-    def _logits(self, params, batch, chunk):
-        return np.concatenate([self.forward(params, batch.subset(slice(s, s + chunk)),
-                                            ("logits",), clamps=None, full=True)["logits"]
-                               for s in range(0, len(batch), chunk)])
-
     def evaluate(self, params, data, chunk=256):
         ev = data["eval"]
-        lg = self._logits(params, ev, chunk)
+        lg = self.record_chunked(params, ev, "logits", chunk)
         row = {}
         row["copy_loss"], row["copy_acc"] = ce_acc(lg, ev.targets, ev.meta["copy_mask"])
         amb = data["amb"]                 # every sequence with a distractor, for every stream
-        lg = self._logits(params, amb, chunk)
+        lg = self.record_chunked(params, amb, "logits", chunk)
         b, t = np.nonzero(amb.meta["amb_mask"])
         pred = lg[b, t].argmax(1)
         row["amb_acc"] = float((pred == amb.targets[b, t]).mean())
@@ -276,8 +266,8 @@ def summary(metrics: dict, cfg: PrefixRunConfig, manifest: dict | None = None) -
     for i, p in enumerate(P_VALUES):
         for h in range(net.heads):
             out[f"h{h}_p{p}"] = float(S[i, h])
-    warns = (manifest or {}).get("warnings", [])
-    out["collapsed"] = any("collapsed" in w.get("message", "") for w in warns)
+    from ..sweeps import run_collapsed
+    out["collapsed"] = run_collapsed(manifest)
     return out
 
 
@@ -305,8 +295,7 @@ def ambiguity_attention(net, params, cfg: PrefixRunConfig) -> dict:
     task = AmbiguousCopyTask(cfg.task, cfg.seeds.key("data"), cfg.seeds.key("eval"))
     amb = task.eval_data()["amb"]
     last = f"L{net.cfg.n_layers - 1}.pattern"
-    A = np.concatenate([net.forward(params, amb.subset(slice(s, s + 256)), (last,),
-                                    clamps=None)[last] for s in range(0, len(amb), 256)])
+    A = net.record_chunked(params, amb, last, 256)
     b, t = np.nonzero(amb.meta["amb_mask"])
     right = amb.meta["a1"][b] + amb.meta["k"][b] + 1
     wrong = amb.meta["d"][b] + 1

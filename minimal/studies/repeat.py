@@ -31,12 +31,12 @@ from ..config import PresetRegistry, Seeds
 from ..diagnostics.heads import ScoreEvaluator
 from ..diagnostics.scores import induction_score
 from ..errors import ConfigError
-from ._lm import TaskData, ce_acc, check_lm_config, check_sections
+from ._lm import LMTransformer, TaskData, ce_acc, check_lm_config, check_sections
 from ..tasks.probes import repeat_probe
 from ..tasks.repeat import GENERATOR_VERSION, RepeatTask, RepeatTaskConfig
 from ..training import GradientLearner, TrainResult, resume_config, run_learner
 from ..training.config import OptimConfig, TrainConfig
-from ..transformer import Transformer, TransformerConfig
+from ..transformer import TransformerConfig
 
 __all__ = ["RepeatRunConfig", "REPEAT_PRESETS", "RepeatNet", "train_repeat", "summary",
            "run_study", "hypotheses", "POOL_GRID", "FRAC_GRID", "DEFAULT_STEPS", "RUN_KIND"]
@@ -90,8 +90,8 @@ REPEAT_PRESETS.register("repeat-quick", lambda: RepeatRunConfig(
 
 
 
-class RepeatNet(Transformer):
-    """:class:`Transformer` with the study's evaluation (see the module docstring)."""
+class RepeatNet(LMTransformer):
+    """:class:`LMTransformer` with the study's evaluation (see the module docstring)."""
 
     def __init__(self, cfg, probe):
         super().__init__(cfg)
@@ -99,26 +99,15 @@ class RepeatNet(Transformer):
         self.columns = ("step", "fresh_loss", "fresh_acc", "fresh_all_loss", "pool_loss",
                         "pool_acc", "ind_max")
 
-    def loss_and_grads(self, params, batch, grads=None):
-        """As the transformer's; correct predictions per sequence position (train_acc is the
-        fraction of positions predicted correctly)."""
-        loss, grads, correct = super().loss_and_grads(params, batch, grads)
-        return loss, grads, correct / batch.T
-
-    def _logits(self, params, batch, chunk):
-        return np.concatenate([self.forward(params, batch.subset(slice(s, s + chunk)),
-                                            ("logits",), clamps=None, full=True)["logits"]
-                               for s in range(0, len(batch), chunk)])
-
     def evaluate(self, params, data, chunk=256):
         row = {}
         fresh = data["fresh"]
-        lg = self._logits(params, fresh, chunk)
+        lg = self.record_chunked(params, fresh, "logits", chunk)
         row["fresh_loss"], row["fresh_acc"] = ce_acc(lg, fresh.targets, fresh.meta["copy_mask"])
         row["fresh_all_loss"], _ = ce_acc(lg, fresh.targets)
         pool = data["pool"]
-        row["pool_loss"], row["pool_acc"] = ce_acc(self._logits(params, pool, chunk),
-                                                    pool.targets)
+        row["pool_loss"], row["pool_acc"] = ce_acc(
+            self.record_chunked(params, pool, "logits", chunk), pool.targets)
         from ..tasks.seq import SeqBatch
         pb = SeqBatch(self.probe.tokens, None, self.probe.targets)
         names = [f"L{layer}.pattern" for layer in range(self.cfg.n_layers)]
@@ -187,8 +176,8 @@ def summary(metrics: dict, cfg: RepeatRunConfig, manifest: dict | None = None) -
            "epochs": float(cfg.task.frac * cfg.task.batch_size * cfg.train.steps
                            / cfg.task.pool_size),
            "steps": int(steps[-1])}
-    warns = (manifest or {}).get("warnings", [])
-    out["collapsed"] = any("collapsed" in w.get("message", "") for w in warns)
+    from ..sweeps import run_collapsed
+    out["collapsed"] = run_collapsed(manifest)
     return out
 
 
