@@ -42,7 +42,7 @@ from .progress import Progress
 from .runs import MANIFEST, Run, atomic_write_bytes, is_run_dir, read_metrics
 
 __all__ = ["run_sweep", "Sweep", "SweepResult", "expand", "load_sweep_file", "make_sweep",
-           "FAMILIES", "final_summary", "sort_rows", "aggregate"]
+           "FAMILIES", "final_summary", "run_collapsed", "sort_rows", "aggregate"]
 
 #: families a sweep file can name: (train function, config class, presets, summary)
 FAMILIES = {
@@ -666,6 +666,11 @@ def load_sweep_file(path) -> Sweep:
 # summaries
 # ----------------------------------------------------------------------------------------------
 
+def run_collapsed(manifest: dict | None) -> bool:
+    """Whether a run's manifest carries the training layer's collapse warning."""
+    return any("collapsed" in w.get("message", "") for w in (manifest or {}).get("warnings", []))
+
+
 def final_summary(metrics: dict, cfg, manifest: dict | None = None) -> dict:
     """Final accuracies and progress measures of an ICL-task run, whether it learned ICL (IC
     accuracy above the midpoint of B/N and 1), the first step it did, and whether the run
@@ -682,8 +687,7 @@ def final_summary(metrics: dict, cfg, manifest: dict | None = None) -> dict:
     out["learned_icl"] = bool(ic.size and ic[-1] >= level)
     out["t_icl"] = int(steps[hit[0]]) if hit.size else None
     out["steps"] = int(steps[-1]) if steps.size else 0
-    warns = (manifest or {}).get("warnings", [])
-    out["collapsed"] = any("collapsed" in w.get("message", "") for w in warns)
+    out["collapsed"] = run_collapsed(manifest)
     return out
 
 

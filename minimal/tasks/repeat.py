@@ -22,7 +22,6 @@ seed) and of the pool.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 
