@@ -217,3 +217,14 @@ def finish_training(result) -> int:
         print(f"interrupted at step {result.step}; continue with: --out "
               f"{result.run.path if result.run else '…'} --resume", file=sys.stderr)
     return result.exit_status
+
+
+def add_study_args(s, steps_help: str) -> None:
+    """The options every toy study shares: --out (resumable), --seeds, --seed, --steps and
+    --workers."""
+    s.add_argument("--out", default=None, help="study directory (resumable)")
+    s.add_argument("--seeds", type=positive_int("--seeds", 100), default=3)
+    s.add_argument("--seed", type=nonneg_int("--seed", 10**6), default=0, help="first seed")
+    s.add_argument("--steps", type=positive_int("--steps", 10**8), default=None, help=steps_help)
+    s.add_argument("--workers", type=positive_int("--workers", 64), default=1,
+                   help="training processes (default 1)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import (add_run_args, build_config, finish_training, nonneg_int, parse_list,
+from ._common import (add_run_args, add_study_args, build_config, finish_training, parse_list,
                       positive_int, print_presets, require_out, resume_overrides,
                       summarise_training)
 
@@ -96,14 +96,8 @@ def cmd_recall(args) -> int:
     return res["exit_status"]
 
 
-def _study_args(s, what):
-    s.add_argument("--out", default=None, help=f"{what} directory (resumable)")
-    s.add_argument("--seeds", type=positive_int("--seeds", 100), default=3)
-    s.add_argument("--seed", type=nonneg_int("--seed", 10**6), default=0, help="first seed")
-    s.add_argument("--steps", type=positive_int("--steps", 10**8), default=None,
-                   help="training steps per run (default 1,500)")
-    s.add_argument("--workers", type=positive_int("--workers", 64), default=1,
-                   help="training processes (default 1)")
+def _study_args(s):
+    add_study_args(s, "training steps per run (default 1,500)")
     s.add_argument("--quiet", action="store_true")
 
 
@@ -122,7 +116,7 @@ def register(sub, parser_class) -> None:
     t.set_defaults(func=cmd_train)
     a = msub.add_parser("arms", help="the four arms × seeds on period-16 repeats: "
                         "second-half loss, target attention, the hypotheses")
-    _study_args(a, "study")
+    _study_args(a)
     a.add_argument("--gamma", type=float, default=None,
                    help="γ of the momentum arms (default 1.0)")
     a.add_argument("--period-min", type=positive_int("--period-min", 16), default=None,
@@ -130,7 +124,7 @@ def register(sub, parser_class) -> None:
     a.set_defaults(func=cmd_arms)
     r = msub.add_parser("recall", help="associative recall: γ × depth × seeds, γ* per depth, "
                         "the power-law fit")
-    _study_args(r, "study")
+    _study_args(r)
     r.add_argument("--gammas", default=None,
                    help="γ grid (default 0,0.1,0.2,0.4,0.8,1.6,3.2)")
     r.add_argument("--depths", default=None, help="depths (default 1,2,3,4)")

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import sys
 
-from ._common import (add_run_args, build_config, finish_training, nonneg_int,
-                      parse_list, positive_int, print_presets, require_out, resume_overrides,
-                      summarise_training)
+from ._common import (add_run_args, add_study_args, build_config, finish_training, parse_list,
+                      print_presets, require_out, resume_overrides, summarise_training)
 
 
 def cmd_train(args) -> int:
@@ -74,15 +73,9 @@ def register(sub, parser_class) -> None:
     t.set_defaults(func=cmd_train)
     s = rsub.add_parser("study", help="f × |R| × seeds: fresh loss, induction score, pool "
                         "loss, double descent, the three hypotheses")
-    s.add_argument("--out", default=None, help="study directory (resumable)")
+    add_study_args(s, "training steps per run (default 15,000)")
     s.add_argument("--fracs", default=None, help="repeat fractions f (default 0.1,0.5)")
     s.add_argument("--pools", default=None,
                    help="pool sizes |R| (default 16,64,256,1024,4096,16384)")
-    s.add_argument("--seeds", type=positive_int("--seeds", 100), default=3)
-    s.add_argument("--seed", type=nonneg_int("--seed", 10**6), default=0, help="first seed")
-    s.add_argument("--steps", type=positive_int("--steps", 10**8), default=None,
-                   help="training steps per run (default 15,000)")
-    s.add_argument("--workers", type=positive_int("--workers", 64), default=1,
-                   help="training processes (default 1)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_study)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import (add_run_args, build_config, finish_training, float_arg, nonneg_int,
+from ._common import (add_run_args, add_study_args, build_config, finish_training, float_arg,
                       parse_list, positive_int, print_presets, require_out, resume_overrides,
                       summarise_training)
 
@@ -123,17 +123,11 @@ def register(sub, parser_class) -> None:
     f.set_defaults(func=cmd_fit)
     s = ssub.add_parser("study", help="both streams × seeds, an SAE per network: the table "
                         "and the three hypotheses")
-    s.add_argument("--out", default=None, help="study directory (resumable)")
-    s.add_argument("--seeds", type=positive_int("--seeds", 100), default=3)
-    s.add_argument("--seed", type=nonneg_int("--seed", 10**6), default=0, help="first seed")
-    s.add_argument("--steps", type=positive_int("--steps", 10**8), default=None,
-                   help="network training steps (default 15,000)")
+    add_study_args(s, "network training steps (default 15,000)")
     s.add_argument("--sae-steps", type=positive_int("--sae-steps", 10**7), default=None,
                    help="SAE training steps (default 5,000)")
     s.add_argument("--ambiguities", default=None,
                    help="distractor rates of the streams (default 1,0.5,0: every sequence "
                    "ambiguous, half, none)")
-    s.add_argument("--workers", type=positive_int("--workers", 64), default=1,
-                   help="training processes (default 1)")
     sae_args(s)
     s.set_defaults(func=cmd_study)
