@@ -272,11 +272,33 @@ def test_topk_valid_selects_the_largest_valid_entries(vals, k, seed):
     q = np.round(np.array(vals), 1)                      # rounding creates ties on purpose
     R = 3
     valid = np.random.default_rng(seed).random(len(q) * R) < 0.6
+    bridges = np.array([e for r in range(R) for e in range(len(q)) if valid[e * R + r]],
+                       np.int64)
+    ptr = np.cumsum([0] + [int(valid[r::R].sum()) for r in range(R)])
     out = np.empty(k, np.int64)
+    val = np.empty(k)
     for r2 in range(R):
-        n = K._topk_valid(q, k, out, valid, R, r2)
+        n = K._topk_valid(q, k, out, val, bridges, ptr[r2], ptr[r2 + 1])
         cand = sorted((e for e in range(len(q)) if valid[e * R + r2]), key=lambda e: (-q[e], e))
         assert sorted(out[:n].tolist()) == sorted(cand[:k])
+        np.testing.assert_array_equal(val[:n], q[out[:n]])
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(2, 30), st.integers(1, 6), st.integers(1, 8), st.integers(0, 2**31 - 1))
+def test_bridge_lists_are_the_facts_by_relation(E, R, k_out, seed):
+    """bridges[ptr[r]:ptr[r+1]] = the e, ascending, with (e, r) an atomic fact (duplicates once)."""
+    from types import SimpleNamespace
+    from minimal.cot.stores import bridge_lists
+    rng = np.random.default_rng(seed)
+    atomic = np.stack([rng.integers(0, E, k_out * E), rng.integers(0, R, k_out * E),
+                       rng.integers(0, E, k_out * E)], 1)
+    world = SimpleNamespace(atomic=atomic, cfg=SimpleNamespace(n_entities=E, n_relations=R))
+    bridges, ptr = bridge_lists(world)
+    assert ptr[0] == 0 and ptr[-1] == len(bridges)
+    facts = {(int(e), int(r)) for e, r, _ in atomic}
+    for r in range(R):
+        assert bridges[ptr[r]:ptr[r + 1]].tolist() == sorted(e for e in range(E) if (e, r) in facts)
 
 
 def test_initial_rows_are_a_pure_function_of_the_key():

@@ -20,7 +20,9 @@ Forward maps (g(·) is a gate index, so that gates can be tied):
   stage 2  z_t = ρ₂ A[b, r2] + S[b, r2] + C[h, r2] + D[r1, r2]
   no CoT   q = softmax(ρ₁ A[h, r1]);  z_t = ρ_I Σ_{e ∈ K} q_e B[e, r2] + M[i]
 where K is the ``topk`` largest q_e among the bridges e for which (e, r2) is an atomic fact
-(the exact mixture costs |E| rows per item; B has no row for a non-fact pair).
+(the exact mixture costs |E| rows per item; B has no row for a non-fact pair).  The bridges of
+every r2 are given as a list (``bridges[bptr[r2]:bptr[r2 + 1]]``, ascending), so the selection
+visits only them.
 
 Updates: stores take SGD steps on the batch-summed cross-entropy (learning rate η_s with a linear
 warm-up; the stage-2 stores S, C, D scaled by ``lr_s2``, M by ``lr_m``) with L2 decay; the gates
@@ -161,33 +163,40 @@ def _softmax(z, out, scratch):
 
 
 @njit(cache=True)
-def _worst(q, idx_out, k):
-    """Position in idx_out[:k] of the smallest q (ties: the larger index)."""
+def _worst(val, idx_out, k):
+    """Position in idx_out[:k] of the smallest value (``val[i]`` is the q of ``idx_out[i]``;
+    ties: the larger index)."""
     mpos = 0
+    vm = val[0]
     for i in range(1, k):
-        a, b = q[idx_out[i]], q[idx_out[mpos]]
-        if a < b or (a == b and idx_out[i] > idx_out[mpos]):
+        a = val[i]
+        if a < vm or (a == vm and idx_out[i] > idx_out[mpos]):
             mpos = i
+            vm = a
     return mpos
 
 
 @njit(cache=True)
-def _topk_valid(q, k, idx_out, fact, R, r2):
-    """Indices of the (at most) k largest q[e] among the e for which (e, r2) is a fact
-    (``fact[e·R + r2]``); returns their number.  Ties keep the smaller index."""
+def _topk_valid(q, k, idx_out, val, bridges, lo, hi):
+    """Indices of the (at most) k largest q[e] among the bridges ``bridges[lo:hi]`` (the
+    entities e, ascending, for which (e, r2) is a fact); returns their number.  Ties keep the
+    smaller index.  ``val`` (length ≥ k) is scratch holding the q of the kept entries, so the
+    scan for the smallest kept one reads one contiguous row."""
     n = 0
     mpos = 0
-    for e in range(q.shape[0]):
-        if not fact[e * R + r2]:
-            continue
+    for c in range(lo, hi):
+        e = bridges[c]
+        v = q[e]
         if n < k:
             idx_out[n] = e
+            val[n] = v
             n += 1
             if n == k:
-                mpos = _worst(q, idx_out, k)
-        elif q[e] > q[idx_out[mpos]]:
+                mpos = _worst(val, idx_out, k)
+        elif v > val[mpos]:
             idx_out[mpos] = e
-            mpos = _worst(q, idx_out, k)
+            val[mpos] = v
+            mpos = _worst(val, idx_out, k)
     return n
 
 
@@ -215,7 +224,7 @@ def _push(ent, ent_scale, ne, sid, key, vec, scale):
 
 @njit(cache=True, fastmath=_FM)
 def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R, idx, rows, last,
-                 fact, rho, adam_m, adam_v, gate_of, lr, warmup, tab, tail, tab_m, tail_m,
+                 bridges, bptr, rho, adam_m, adam_v, gate_of, lr, warmup, tab, tail, tab_m, tail_m,
                  lr_m, lr_s2, topk, gate_lr, gate_wd, init_key, init_std, grad_out):
     """Run ``n_steps`` steps on the item order (positions start_pos, start_pos + 1, ...).
 
@@ -237,6 +246,7 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R, id
     buf = np.empty(E)
     scratch = np.empty(E, np.int32)
     kidx = np.empty(max(topk, 1), np.int64)
+    kval = np.empty(max(topk, 1))
     step_loss = np.zeros(n_steps)
     grho = np.zeros(rho.shape[0])
     ga = gate_of[USE_ATOMIC]
@@ -318,7 +328,7 @@ def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R, id
                 for e in range(E):
                     z[e] = g * a1[e]
                 _softmax(z, q, scratch)
-                kk = _topk_valid(q, topk, kidx, fact, R, r2)
+                kk = _topk_valid(q, topk, kidx, kval, bridges, bptr[r2], bptr[r2 + 1])
                 mrow = _fresh(idx[STORE_M], rows[STORE_M], last[STORE_M], STORE_M, j, step,
                               tab_m, tail_m, init_key, init_std, buf)
                 for e in range(E):
@@ -431,7 +441,7 @@ def _stage2_logits(z, h, r1, r2, b, R, idx, rows, last, rho2, step, tab, tail, i
 
 
 @njit(cache=True, fastmath=_FM)
-def _eval_two_hop(h, r1, r2, b, t, index, cot, R, idx, rows, last, fact, rho, gate_of, step,
+def _eval_two_hop(h, r1, r2, b, t, index, cot, R, idx, rows, last, bridges, bptr, rho, gate_of, step,
                   tab, tail, tab_m, tail_m, init_key, init_std, topk, perturb, prng):
     """Exact-match accuracy.  CoT: b̂ = argmax ρ₁A[h,r1], then t̂ from stage 2 with b̂; both
     must match.  ``perturb`` (stage-2 dependence test, teacher-forced b): 0 none, 1 replace h,
@@ -444,6 +454,7 @@ def _eval_two_hop(h, r1, r2, b, t, index, cot, R, idx, rows, last, fact, rho, ga
     buf = np.empty(E)
     sc = np.empty((4, E), A.dtype)
     kidx = np.empty(max(topk, 1), np.int64)
+    kval = np.empty(max(topk, 1))
     rho1 = rho[gate_of[USE_STAGE1]]
     rho2 = rho[gate_of[USE_STAGE2]]
     rhoI = rho[gate_of[USE_IMPLICIT]]
@@ -483,7 +494,7 @@ def _eval_two_hop(h, r1, r2, b, t, index, cot, R, idx, rows, last, fact, rho, ga
                 tot += q[e]
             for e in range(E):
                 q[e] /= tot
-            kk = _topk_valid(q, topk, kidx, fact, R, r2[i])
+            kk = _topk_valid(q, topk, kidx, kval, bridges, bptr[r2[i]], bptr[r2[i] + 1])
             if index[i] >= 0:
                 m, fm = _peek(idx[STORE_M], rows[STORE_M], last[STORE_M], STORE_M, index[i],
                               step, tab_m, tail_m, init_key, init_std, buf, sc[1])

@@ -176,7 +176,8 @@ class TSAM:
         idx, rows, last = self._kargs()
         loss, n = _K._train_steps(
             self.world.atomic, self.world.train_items, order, start_pos, n_steps, c.batch_size,
-            self.step, c.cot, self.R, idx, rows, last, self.stores.fact, self.rho, self.adam_m,
+            self.step, c.cot, self.R, idx, rows, last, self.stores.bridges,
+            self.stores.bridge_ptr, self.rho, self.adam_m,
             self.adam_v, self.gate_of, c.lr, c.warmup_steps, self.tab, self.tail, self.tab_m,
             self.tail_m, c.m_lr_ratio, c.s2_lr_scale, c.bridge_topk, c.gate_lr, c.gate_weight_decay, self.init_key,
             c.init_std, self.last_gate_grad)
@@ -187,7 +188,8 @@ class TSAM:
         c = self.cfg
         idx, rows, last = self._kargs()
         return _K._eval_two_hop(p["h"], p["r1"], p["r2"], p["b"], p["t"], p["index"], c.cot,
-                                self.R, idx, rows, last, self.stores.fact, self.rho,
+                                self.R, idx, rows, last, self.stores.bridges,
+                                self.stores.bridge_ptr, self.rho,
                                 self.gate_of, self.step, self.tab, self.tail, self.tab_m,
                                 self.tail_m, self.init_key, c.init_std, c.bridge_topk, perturb,
                                 prng)

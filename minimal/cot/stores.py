@@ -47,12 +47,15 @@ def training_keys(world, cot: bool) -> dict[str, np.ndarray]:
             "M": np.arange(len(it), dtype=np.int64)}
 
 
-def fact_mask(world) -> np.ndarray:
-    """fact[e·|R| + r] is True when (e, r) is an atomic fact."""
+def bridge_lists(world) -> tuple[np.ndarray, np.ndarray]:
+    """(bridges, ptr): ``bridges[ptr[r]:ptr[r + 1]]`` are the entities e, ascending, for which
+    (e, r) is an atomic fact — the candidates of the no-CoT mixture for second relation r."""
     R = world.cfg.n_relations
-    m = np.zeros(world.cfg.n_entities * R, np.bool_)
-    m[world.atomic[:, 0] * R + world.atomic[:, 1]] = True
-    return m
+    keys = np.unique(world.atomic[:, 1].astype(np.int64) * world.cfg.n_entities
+                     + world.atomic[:, 0])                    # sorted by (r, e)
+    ptr = np.zeros(R + 1, np.int64)
+    np.cumsum(np.bincount(keys // world.cfg.n_entities, minlength=R), out=ptr[1:])
+    return keys % world.cfg.n_entities, ptr
 
 
 def slot_counts(world, cot: bool, layout: str) -> dict[str, int]:
@@ -99,7 +102,7 @@ class Stores:
             self.keys[name] = k
             self.rows[name] = np.zeros((n, E), dtype)
             self.last[name] = np.full(n, -1, np.int64)
-        self.fact = fact_mask(world)
+        self.bridges, self.bridge_ptr = bridge_lists(world)
 
     def reset(self) -> None:
         for v in self.last.values():
