@@ -32,6 +32,7 @@ def _load_all() -> None:
     import minimal.figures.momentum_figures  # noqa: F401
     import minimal.figures.net_figures  # noqa: F401
     import minimal.figures.net_sweep_figures  # noqa: F401
+    import minimal.figures.repeat_figures  # noqa: F401
     import minimal.figures.sae_figures  # noqa: F401
     import minimal.figures.task_figures  # noqa: F401
     import minimal.figures.theory_figures  # noqa: F401
