@@ -459,21 +459,26 @@ def run_sweep(base, axes: Mapping[str, Iterable], seeds: Iterable[int], runner: 
         tmp = tempfile.TemporaryDirectory(prefix="minimal-sweep-")
         out = tmp.name
     out = Path(out)
+    grid = {"axes": {k: [_plain(v) for v in vs] for k, vs in axes.items()},
+            "seeds_list": [int(s) for s in seeds], "one_at_a_time": one_at_a_time}
     try:
         if (out / MANIFEST).exists():
             if not resume:
                 raise RunDirError(f"{out} already holds a sweep; pass --resume to continue it "
                                   "or choose another --out")
             sweep_run, _ = Run.resume(out, kind, None, require_checkpoint=False)
+            old = {k: sweep_run.manifest.get(k) for k in grid}
+            if old != grid:
+                # a resume may extend the grid (more seeds, more values): the manifest
+                # describes the grid it now holds, and its history the one it held before
+                sweep_run.manifest.setdefault("history", []).append(
+                    {"time": time.time(), "event": "grid changed", "before": old})
+                sweep_run.update(**grid)
         else:
             if resume and out.exists() and any(out.iterdir()) and not is_run_dir(out):
                 raise RunDirError(f"{out} is not a minimal sweep (nothing to resume)")
             sweep_run = Run.create(out, kind, base, getattr(base, "seeds", None),
-                                   extra={"axes": {k: [_plain(v) for v in vs]
-                                                   for k, vs in axes.items()},
-                                          "seeds_list": [int(s) for s in seeds],
-                                          "one_at_a_time": one_at_a_time, "runner": runner,
-                                          "summarise": summarise})
+                                   extra={**grid, "runner": runner, "summarise": summarise})
         cls = f"{type(base).__module__}:{type(base).__qualname__}"
         jobs = [Job(job_id(d), d, runner, summarise, cls, to_dict(c),
                     str(out / "runs" / job_id(d))) for d, c in jobs_cfg]

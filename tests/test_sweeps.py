@@ -183,6 +183,22 @@ def test_sweep_into_an_existing_sweep_needs_resume(tmp_path):
     assert res.status == "completed"
 
 
+def test_resume_with_more_seeds_runs_only_the_new_jobs_and_records_the_grid(tmp_path):
+    _sweep(steps=100, seeds=(0,)).run(tmp_path / "s", workers=1, progress=False)
+    first = {p.name: (p / "run.json").stat().st_mtime_ns
+             for p in (tmp_path / "s" / "runs").iterdir()}
+    res = _sweep(steps=100, seeds=(0, 1)).run(tmp_path / "s", workers=1, progress=False,
+                                              resume=True)
+    assert res.status == "completed" and len(res.rows) == 4
+    assert {r["seed"] for r in res.rows} == {0, 1}
+    for name, stamp in first.items():                      # seed 0 jobs not recomputed
+        assert (tmp_path / "s" / "runs" / name / "run.json").stat().st_mtime_ns == stamp
+    man = json.loads((tmp_path / "s" / "run.json").read_text())
+    assert man["seeds_list"] == [0, 1] and man["counts"]["completed"] == 4
+    changed = [h for h in man["history"] if h["event"] == "grid changed"]
+    assert len(changed) == 1 and changed[0]["before"]["seeds_list"] == [0]
+
+
 def test_run_sweep_rows_api_matches_old_callers():
     sw = _sweep(steps=100, seeds=(0,))
     rows = run_sweep(sw.base, {"ih.lr_attn": [0.05]}, [0],
