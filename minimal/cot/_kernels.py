@@ -224,8 +224,8 @@ def _push(ent, ent_scale, ne, sid, key, vec, scale):
 
 @njit(cache=True, fastmath=_FM)
 def _train_steps(atomic, items, order, start_pos, n_steps, bs, step0, cot, R, idx, rows, last,
-                 bridges, bptr, rho, adam_m, adam_v, gate_of, lr, warmup, tab, tail, tab_m, tail_m,
-                 lr_m, lr_s2, topk, gate_lr, gate_wd, init_key, init_std, grad_out):
+                 bridges, bptr, rho, adam_m, adam_v, gate_of, lr, warmup, tab, tail, tab_m,
+                 tail_m, lr_m, lr_s2, topk, gate_lr, gate_wd, init_key, init_std, grad_out):
     """Run ``n_steps`` steps on the item order (positions start_pos, start_pos + 1, ...).
 
     ``order`` enumerates item ids: < len(atomic) are atomic facts, the rest two-hop items.
@@ -441,8 +441,8 @@ def _stage2_logits(z, h, r1, r2, b, R, idx, rows, last, rho2, step, tab, tail, i
 
 
 @njit(cache=True, fastmath=_FM)
-def _eval_two_hop(h, r1, r2, b, t, index, cot, R, idx, rows, last, bridges, bptr, rho, gate_of, step,
-                  tab, tail, tab_m, tail_m, init_key, init_std, topk, perturb, prng):
+def _eval_two_hop(h, r1, r2, b, t, index, cot, R, idx, rows, last, bridges, bptr, rho, gate_of,
+                  step, tab, tail, tab_m, tail_m, init_key, init_std, topk, perturb, prng):
     """Exact-match accuracy.  CoT: b̂ = argmax ρ₁A[h,r1], then t̂ from stage 2 with b̂; both
     must match.  ``perturb`` (stage-2 dependence test, teacher-forced b): 0 none, 1 replace h,
     2 replace r1, 3 replace b, 4 replace r2 by ``prng`` values, 5 nothing replaced; returns the

@@ -58,6 +58,8 @@ def grid_data(quick: bool = False, seed: int = 0, cache=None, data=None) -> dict
 
 
 def grid_plot(d: dict):
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -99,9 +101,7 @@ def grid_plot(d: dict):
     panels[0][0].legend(handles=handles, fontsize=7, loc="center right")
     # learning curves of the fresh loss, one panel per f, colour = |R|
     norm = LogNorm(min(pools), max(pools))
-    cmap = "viridis"
-    from matplotlib import colormaps
-    cm = colormaps[cmap]
+    cm = colormaps["viridis"]
     seed_ls = {s: ls for s, ls in zip(d["seeds"], ("-", "--", ":", "-."))}
     axes = []
     for j, f in enumerate(fracs):
@@ -117,8 +117,7 @@ def grid_plot(d: dict):
                      f"seed)", fontsize=9, loc="left")
         if j == 0:
             ax.set_ylabel("fresh copy loss (nats)")
-    sm = __import__("matplotlib.cm", fromlist=["ScalarMappable"]).ScalarMappable(norm, cmap)
-    cb = fig.colorbar(sm, ax=axes, pad=0.01, aspect=30)
+    cb = fig.colorbar(ScalarMappable(norm, cm), ax=axes, pad=0.01, aspect=30)
     cb.set_label("pool size |R|")
     seed_handles = [Line2D([], [], color="k", lw=1, ls=seed_ls[s], label=f"seed {s}")
                     for s in d["seeds"]]
