@@ -76,6 +76,6 @@ def register(sub, parser_class) -> None:
     add_study_args(s, "training steps per run (default 15,000)")
     s.add_argument("--fracs", default=None, help="repeat fractions f (default 0.1,0.5)")
     s.add_argument("--pools", default=None,
-                   help="pool sizes |R| (default 16,64,256,1024,4096,16384)")
+                   help="pool sizes |R| (default every power of two from 16 to 16384)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_study)

@@ -43,7 +43,7 @@ __all__ = ["RepeatRunConfig", "REPEAT_PRESETS", "RepeatNet", "train_repeat", "su
 
 RUN_KIND = "repeat"
 DEFAULT_STEPS = 15_000
-POOL_GRID = tuple(2 ** k for k in range(4, 15, 2))      # 16 … 16384
+POOL_GRID = tuple(2 ** k for k in range(4, 15))         # 16, 32, … 16384
 FRAC_GRID = (0.1, 0.5)
 PROGRESS_KEYS = ("fresh_loss", "pool_loss", "ind_max")
 #: the repeat probe's span ([BOS, r₁…r₁₅, r₁…r₁₅, x] fills the 32 positions)
