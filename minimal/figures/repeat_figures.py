@@ -87,7 +87,7 @@ def grid_plot(d: dict):
             ax.plot(ps, [np.mean([r[key] for r in ok if r["pool"] == p]) for p in ps], "-",
                     color=col, lw=1.6)
         ax.set_xscale("log", base=2)
-        ax.set_xticks(pools, [f"{p:,}" for p in pools], fontsize=7)
+        ax.set_xticks(pools, [f"{p:,}" for p in pools], fontsize=7, rotation=45)
         ax.set_xlabel("pool size |R| (distinct repeated sequences)")
         ax.set_title(title, fontsize=9, loc="left")
         if key == "fresh_loss":
