@@ -122,10 +122,9 @@ def grid_plot(d: dict):
     seed_handles = [Line2D([], [], color="k", lw=1, ls=seed_ls[s], label=f"seed {s}")
                     for s in d["seeds"]]
     axes[-1].legend(handles=seed_handles, fontsize=7, loc="upper right")
-    q = " — QUICK PREVIEW" if d["quick"] else ""
     fig.suptitle(f"Repeated data: a fraction f of every batch drawn from a fixed pool R "
                  f"(2 layers, 4 heads, d 32; batch 64; {d['steps']:,} steps; seeds "
-                 f"{d['seeds']}){q}", fontsize=10)
+                 f"{d['seeds']})", fontsize=10)
     return fig
 
 
