@@ -31,14 +31,8 @@ def _relu_pattern(params, content, variant, clf):
     """Which hidden units of the mlp3 classifier are active (None for the linear one)."""
     if clf != "mlp3":
         return None
-    h = R.forward(params, content, variant, clf)["u"]
-    Ws = [params["W1"], params["Wh"][0], params["Wh"][1]]
-    masks = []
-    for m in range(3):
-        h = h @ np.asarray(Ws[m], np.float64).T + float(params["bias"][m])
-        masks.append(h > 0)
-        h = np.maximum(h, 0.0)
-    return np.concatenate([x.ravel() for x in masks])
+    pre = R.forward(params, content, variant, clf)["pre"]
+    return np.concatenate([(z > 0).ravel() for z in pre])
 
 
 def _central_difference(shifted, batch, variant, clf, h=1e-6):

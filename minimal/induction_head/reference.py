@@ -33,20 +33,22 @@ def forward(params: dict, content: np.ndarray, variant: str, classifier: str) ->
     p = np.exp(logits_att)
     p /= p.sum(1, keepdims=True)
     u = xq + np.einsum("bs,bsd->bd", p, toks)
+    pre = []                                 # the mlp3 classifier's pre-activations
     if classifier == "linear":
         z = u @ np.asarray(params["W"], np.float64).T
     else:
         h = u
         Ws = [params["W1"], params["Wh"][0], params["Wh"][1]]
         for m in range(3):
-            h = np.maximum(h @ np.asarray(Ws[m], np.float64).T + float(params["bias"][m]), 0.0)
+            pre.append(h @ np.asarray(Ws[m], np.float64).T + float(params["bias"][m]))
+            h = np.maximum(pre[-1], 0.0)
         z = h @ np.asarray(params["Wout"], np.float64).T
     attn = np.zeros((nb, 2 * N))
     if labels_only:
         attn[:, N:] = p
     else:
         attn[:] = p
-    return {"logits": z, "attn": attn, "u": u, "w": w}
+    return {"logits": z, "attn": attn, "u": u, "w": w, "pre": pre}
 
 
 def loss(params: dict, content, target, variant: str, classifier: str) -> float:
